@@ -1,0 +1,35 @@
+"""The CurrentUser dependency: a bearer token in, an active user out, or a 401."""
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordBearer
+
+from ..db import SessionDep
+from ..security import InvalidTokenError, decode_access_token
+from ..settings import SettingsDep
+from .models import User
+from .service import get_active_user
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
+
+
+async def get_current_user(
+    token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep, settings: SettingsDep
+) -> User:
+    unauthorized = HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="Could not validate credentials.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    try:
+        subject = decode_access_token(token, settings)
+    except InvalidTokenError as exc:
+        raise unauthorized from exc
+    user = await get_active_user(session, int(subject)) if subject.isdigit() else None
+    if user is None:
+        raise unauthorized
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,53 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from ..db import SessionDep
+from ..errors import problem_responses
+from ..security import create_access_token
+from ..settings import SettingsDep
+from .dependencies import CurrentUser
+from .schemas import Token, UserCreate, UserRead
+from .service import EmailAlreadyRegisteredError, authenticate_user, register_user
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+users_router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422),
+)
+async def register(data: UserCreate, session: SessionDep) -> UserRead:
+    """Create an account. The email is stored lower-cased and must be unused."""
+    try:
+        user = await register_user(session, data)
+    except EmailAlreadyRegisteredError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "This email is already registered.") from exc
+    return UserRead.model_validate(user)
+
+
+@router.post("/token", responses=problem_responses(401, 422))
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Token:
+    """Exchange an email (as `username`) and password for a bearer token."""
+    user = await authenticate_user(session, form.username, form.password)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Incorrect email or password.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    access = create_access_token(str(user.id), settings)
+    return Token(access_token=access.token, expires_in=access.expires_in)
+
+
+@users_router.get("/me", responses=problem_responses(401))
+async def read_me(user: CurrentUser) -> UserRead:
+    """The user the bearer token belongs to."""
+    return UserRead.model_validate(user)

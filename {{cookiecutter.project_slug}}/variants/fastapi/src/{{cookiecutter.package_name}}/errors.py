@@ -1,0 +1,94 @@
+"""Every error answers RFC 9457 problem details (application/problem+json)."""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for status in statuses
+    }
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+async def handle_validation_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    errors = [
+        {
+            "loc": [str(part) if not isinstance(part, int) else part for part in error["loc"]],
+            "msg": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
+    detail = f"The request is invalid: {len(errors)} error(s)."
+    return problem_response(422, detail, errors=jsonable_encoder(errors))
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+
+
+def add_problem_schema(openapi_schema: dict[str, Any]) -> None:
+    """Add the Problem schema that the error responses above refer to."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = openapi_schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem

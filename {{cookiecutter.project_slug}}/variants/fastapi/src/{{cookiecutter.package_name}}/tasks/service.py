@@ -1,0 +1,48 @@
+"""Tasks: every query is scoped to the owner, so another user's task does not exist."""
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth.models import User
+from ..db import utcnow
+from .models import Task
+from .schemas import TaskCreate, TaskQuery, TaskUpdate
+
+
+async def create_task(session: AsyncSession, owner: User, data: TaskCreate) -> Task:
+    task = Task(**data.model_dump(), owner_id=owner.id)
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def get_task(session: AsyncSession, owner: User, task_id: int) -> Task | None:
+    """The owner's task with this id, or None (also when someone else owns it)."""
+    return await session.scalar(select(Task).where(Task.id == task_id, Task.owner_id == owner.id))
+
+
+async def list_tasks(
+    session: AsyncSession, owner: User, query: TaskQuery
+) -> tuple[list[Task], int]:
+    """One page of the owner's tasks ordered by id, and how many match in all."""
+    matching = select(Task).where(Task.owner_id == owner.id)
+    if query.done is not None:
+        matching = matching.where(Task.done == query.done)
+    if query.priority is not None:
+        matching = matching.where(Task.priority == query.priority)
+    total = await session.scalar(select(func.count()).select_from(matching.subquery()))
+    page = await session.scalars(matching.order_by(Task.id).limit(query.limit).offset(query.offset))
+    return list(page), total or 0
+
+
+async def update_task(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(task, field, value)
+    task.updated_at = utcnow()
+    await session.flush()
+    return task
+
+
+async def delete_task(session: AsyncSession, task: Task) -> None:
+    await session.delete(task)
+    await session.flush()

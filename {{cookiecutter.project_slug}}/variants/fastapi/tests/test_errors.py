@@ -1,0 +1,82 @@
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }}.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+async def test_unknown_path_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert set(response.json()) >= {"type", "title", "status", "detail"}
+
+
+async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
+    response = await client.put("/health")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_malformed_json_is_a_client_error(auth_client: httpx.AsyncClient) -> None:
+    response = await auth_client.post(
+        "/api/v1/tasks", content=b'{"title": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code in {400, 422}
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_body_over_the_limit_is_413(
+    auth_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = b'{"title": "' + b"x" * settings.max_body_size + b'"}'
+    response = await auth_client.post(
+        "/api/v1/tasks", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_chunked_body_over_the_limit_is_413(
+    auth_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "'
+        for _ in range(settings.max_body_size // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = await auth_client.post(
+        "/api/v1/tasks", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/health")
+    assert len(generated.headers["x-request-id"]) >= 16
+
+
+async def test_unhandled_error_is_500_without_internals(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    response = await client.get("/boom", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["x-request-id"] == "req-500"
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert logged
+    assert getattr(logged[0], "request_id", None) == "req-500"

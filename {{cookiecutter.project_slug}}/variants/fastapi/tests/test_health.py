@@ -1,0 +1,75 @@
+import socket
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+async def test_health_is_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on: connections to it are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_ready_is_503_when_the_database_is_unreachable(unused_port: int) -> None:
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database_url=f"postgresql://postgres@127.0.0.1:{unused_port}/unreachable",
+    )
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as client,
+    ):
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 503
+
+
+async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "cdn." not in page.text
+        assert "/static-offline-docs/" in page.text
+    script = await client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+
+
+async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) >= {
+        "/health",
+        "/health/ready",
+        "/api/v1/auth/register",
+        "/api/v1/auth/token",
+        "/api/v1/users/me",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{task_id}",
+    }
+    assert "OAuth2PasswordBearer" in document["components"]["securitySchemes"]
+    assert "Problem" in document["components"]["schemas"]
