@@ -28,6 +28,10 @@ RESERVED_PACKAGE_NAMES = frozenset(
 )  # fmt: skip
 
 
+# sys.stdlib_module_names leaves out the standard library's own test package.
+STDLIB_MODULES = frozenset(sys.stdlib_module_names) | {"test"}
+
+
 def validate(answers: dict[str, object]) -> list[str]:
     """Return one sentence per bad answer; an empty list means every answer is valid."""
     problems: list[str] = []
@@ -52,8 +56,8 @@ def validate(answers: dict[str, object]) -> list[str]:
             f"package_name {package!r} is a Python keyword: choose another name "
             "(e.g. 'my_service')."
         )
-    elif package in sys.stdlib_module_names or package in RESERVED_PACKAGE_NAMES:
-        owner = "standard library" if package in sys.stdlib_module_names else "dependency"
+    elif package in STDLIB_MODULES or package in RESERVED_PACKAGE_NAMES:
+        owner = "standard library" if package in STDLIB_MODULES else "dependency"
         problems.append(
             f"package_name {package!r} would shadow the {owner} module of the same name: "
             f"choose another name (e.g. '{package}_service')."

@@ -1,0 +1,137 @@
+"""Bake the template once per answer set and share the baked projects between tests.
+
+PostgreSQL: tests marked `postgres` use TEST_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/test). When CI=true they fail if it can't be reached;
+elsewhere they are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+FRAMEWORKS: list[str] = CHOICES["framework"]
+LICENSES: list[str] = CHOICES["license"]
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Project:
+    """A baked project with its virtual environment synced from the shipped lock file."""
+
+    path: Path
+    framework: str
+    slug: str
+    package: str
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return run(list(args), cwd=self.path, env=env, timeout=timeout)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for commands in a baked project: no leaking venv or app settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "DATABASE_URL", "TEST_DATABASE_URL", "PYTHONPATH"}
+    }
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def bake(output_dir: Path, **answers: str) -> Project:
+    path = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir))
+    )
+    text = (path / "pyproject.toml").read_text()
+    slug = re.search(r'^name = "([^"]+)"', text, re.M)
+    package = re.search(r'module-name = "([^"]+)"', text)
+    assert slug and package, "pyproject.toml lacks the project or module name"
+    return Project(path, answers.get("framework", FRAMEWORKS[0]), slug[1], package[1])
+
+
+def synced(project: Project) -> Project:
+    result = project.run("uv", "sync", "--locked")
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def baked(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The project baked with every default answer but the framework, synced and ready."""
+    return synced(bake(tmp_path_factory.mktemp(f"bake-{framework}"), framework=framework))
+
+
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it doesn't."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}".strip()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    reason = postgres_available()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"tmpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(postgres_server, dbname=name)
+    yield to_url(url)
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def to_url(conninfo: str) -> str:
+    """postgresql:// URL form of a libpq conninfo string."""
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    user = parts.get("user", "postgres")
+    password = f":{parts['password']}" if parts.get("password") else ""
+    host = parts.get("host", "127.0.0.1")
+    port = parts.get("port", "5432")
+    return f"postgresql://{user}{password}@{host}:{port}/{parts['dbname']}"
