@@ -115,16 +115,25 @@ def postgres_server() -> str:
     return POSTGRES_URL
 
 
+def create_database(server: str) -> tuple[str, str]:
+    """Create an empty database on the server; return its name and URL."""
+    name = f"tmpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name, to_url(psycopg.conninfo.make_conninfo(server, dbname=name))
+
+
+def drop_database(server: str, name: str) -> None:
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def postgres_database(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"tmpl_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(postgres_server, dbname=name)
-    yield to_url(url)
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name, url = create_database(postgres_server)
+    yield url
+    drop_database(postgres_server, name)
 
 
 def to_url(conninfo: str) -> str:
