@@ -29,7 +29,8 @@ ANSWER_SETS = [
         strict=True,
     )
 ]
-UNRENDERED = re.compile(r"{{|}}|{%|%}|cookiecutter\.")
+# `}}` alone is a legal end of a nested dict, so only openings and tags count.
+UNRENDERED = re.compile(r"{{|{%|%}|{#|cookiecutter\.(?!json)\w")
 LICENSE_FIRST_LINES = {
     "MIT": "MIT License",
     "Apache-2.0": "Apache License",
