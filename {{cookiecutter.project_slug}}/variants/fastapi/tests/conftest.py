@@ -7,6 +7,7 @@ dropped and re-created, so never point it at a database you care about.
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         _env_file=None,
         environment="test",
-        secret_key=SecretStr("test-secret-key-that-is-long-enough-for-hs256"),
+        secret_key=SecretStr("test-secret-key-long-enough-for-every-hmac-algorithm-0123456789ab"),
         database_url=os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{sqlite_file}",
     )
 
@@ -149,3 +150,12 @@ def token_for(settings: Settings) -> TokenFor:
         return {"Authorization": f"Bearer {create_access_token(str(user.id), settings).token}"}
 
     return header
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on: connections to it are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

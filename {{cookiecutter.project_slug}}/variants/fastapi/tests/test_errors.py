@@ -1,11 +1,19 @@
+import json
 import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.db import SessionDep
+from {{ cookiecutter.package_name }}.logs import JsonFormatter
+from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.tasks.schemas import TaskCreate
+from {{ cookiecutter.package_name }}.tasks.service import create_task
 
 PROBLEM = "application/problem+json"
 
@@ -80,3 +88,46 @@ async def test_unhandled_error_is_500_without_internals(
     logged = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert logged
     assert getattr(logged[0], "request_id", None) == "req-500"
+
+
+async def test_api_answers_503_when_the_database_is_unreachable(unused_port: int) -> None:
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database_url=f"postgresql://postgres@127.0.0.1:{unused_port}/unreachable",
+    )
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as client,
+    ):
+        response = await client.post(
+            "/api/v1/auth/register", json={"email": "a@example.com", "password": "long enough"}
+        )
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["retry-after"]
+
+
+async def test_a_request_that_fails_midway_writes_nothing(
+    app: FastAPI, auth_client: httpx.AsyncClient, user: User
+) -> None:
+    @app.post("/two-writes")
+    async def two_writes(session: SessionDep) -> None:
+        await create_task(session, user, TaskCreate(title="first write"))
+        raise RuntimeError("fault injected after the first write")
+
+    response = await auth_client.post("/two-writes")
+    assert response.status_code == 500
+    assert (await auth_client.get("/api/v1/tasks")).json()["total"] == 0
+
+
+def test_production_logs_are_json_lines_with_the_request_id() -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "served %s", ("x",), None)
+    record.request_id = "req-7"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "served x"
+    assert line["request_id"] == "req-7"
+    assert line["level"] == "INFO"

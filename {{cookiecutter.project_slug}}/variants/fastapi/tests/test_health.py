@@ -1,7 +1,4 @@
-import socket
-
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -12,15 +9,6 @@ async def test_health_is_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:

@@ -5,17 +5,25 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypedDict
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import DESCRIPTION, PROJECT_NAME, VERSION, health
 from .auth import routes as auth
+from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
-from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from .security import dummy_password_hash
 from .settings import Settings
 from .tasks import routes as tasks
 
@@ -25,6 +33,7 @@ class State(TypedDict):
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    login_throttle: LoginThrottle
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,21 +43,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         engine = create_engine(settings)
+        # Hash once now, so the first login of an unknown email costs what the others do.
+        await to_thread.run_sync(dummy_password_hash)
         try:
-            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine)}
+            yield {
+                "engine": engine,
+                "sessionmaker": create_sessionmaker(engine),
+                "login_throttle": LoginThrottle(settings.login_rate_limit, settings.redis_url),
+            }
         finally:
             await engine.dispose()
 
-    docs_url, redoc_url = ("/docs", "/redoc") if settings.docs_enabled else (None, None)
-    app = FastAPIOffline(
-        title=PROJECT_NAME,
-        description=DESCRIPTION,
-        version=VERSION,
-        lifespan=lifespan,
-        docs_url=docs_url,
-        redoc_url=redoc_url,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
-    )
+    about: dict[str, Any] = {
+        "title": PROJECT_NAME,
+        "description": DESCRIPTION,
+        "version": VERSION,
+        "lifespan": lifespan,
+    }
+    if settings.docs_enabled:
+        # Swagger UI and ReDoc with their assets served by the app, not a CDN.
+        app = FastAPIOffline(docs_url="/docs", redoc_url="/redoc", **about)
+    else:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, **about)
     app.state.settings = settings
 
     api = APIRouter(prefix="/api/v1")
@@ -59,8 +75,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
 
     register_error_handlers(app)
-    # Added last, runs first: the request id must exist before anything can fail.
+    # The last added runs first: the request id must exist before anything can fail.
     app.add_middleware(BodySizeLimitMiddleware, max_body_size=settings.max_body_size)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            # Browsers refuse credentials with a wildcard origin; never offer both.
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Location", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     app.add_middleware(RequestContextMiddleware)
     app.openapi = partial(_openapi_with_problems, app)  # type: ignore[method-assign]
     return app

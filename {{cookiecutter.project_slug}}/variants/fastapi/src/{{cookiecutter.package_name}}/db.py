@@ -29,6 +29,9 @@ NAMING_CONVENTION = {
 }
 
 
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -60,7 +63,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": settings.database_timeout})
+        # Writers queue on SQLite's single write lock: wait for it rather than fail.
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         _use_sqlite_transactions(engine)
         return engine
     return create_async_engine(
@@ -80,11 +84,14 @@ def _use_sqlite_transactions(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
+    # IMMEDIATE takes the write lock up front: two requests that read then write can't
+    # deadlock on upgrading their locks (SQLite would answer "database is locked").
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

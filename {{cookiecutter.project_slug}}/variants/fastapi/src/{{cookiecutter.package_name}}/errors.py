@@ -1,5 +1,7 @@
 """Every error answers RFC 9457 problem details (application/problem+json)."""
 
+import logging
+import socket
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +11,20 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+# What a lost or overloaded database raises: a 503 the client may retry, not a 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
 
 
 class FieldError(BaseModel):
@@ -67,6 +82,15 @@ async def handle_http_exception(_request: Request, exc: Exception) -> ProblemRes
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
+async def handle_database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    logger.warning(
+        "Database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return problem_response(
+        503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+    )
+
+
 async def handle_validation_error(_request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
     errors = [
@@ -84,6 +108,8 @@ async def handle_validation_error(_request: Request, exc: Exception) -> ProblemR
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, handle_database_unavailable)
 
 
 def add_problem_schema(openapi_schema: dict[str, Any]) -> None:

@@ -4,11 +4,11 @@ import asyncio
 import logging
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .db import SessionDep
 from .errors import problem_responses
 from .settings import SettingsDep
 
@@ -31,12 +31,10 @@ async def health() -> Health:
 
 
 @router.get("/ready", responses=problem_responses(503))
-async def ready(request: Request, settings: SettingsDep) -> Readiness:
-    engine: AsyncEngine = request.state.engine
+async def ready(session: SessionDep, settings: SettingsDep) -> Readiness:
     try:
         async with asyncio.timeout(settings.database_timeout):
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await session.execute(text("SELECT 1"))
     except Exception as exc:
         logger.warning("Readiness check failed: %s", exc.__class__.__name__)
         raise HTTPException(

@@ -95,3 +95,31 @@ class BodySizeLimitMiddleware:
 
     def _too_large(self) -> ASGIApp:
         return problem_response(413, self._detail(), headers={"Connection": "close"})
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries; HSTS only when the service is served over TLS."""
+
+    def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
+        self.app = app
+        self.headers = {
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        }
+        if hsts_seconds:
+            self.headers["Strict-Transport-Security"] = f"max-age={hsts_seconds}; includeSubDomains"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -4,8 +4,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from fastapi import Depends, Request
+from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me"  # noqa: S105 - the development default production refuses
 MIN_SECRET_KEY_LENGTH = 32
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_timeout: float = Field(default=2.0, gt=0, description="Seconds to connect or answer")
 
+    login_rate_limit: str = Field(default="10/minute", description="Per client and username")
+    redis_url: str | None = Field(default=None, description="Share the login limit across workers")
+
     access_token_expire_minutes: int = Field(default=30, ge=1)
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=60)
 
@@ -30,6 +34,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] | None = None
     docs_enabled: bool = True
+    cors_origins: Annotated[list[str], NoDecode] = []
+    hsts_seconds: int = Field(default=0, ge=0, description="Set behind TLS, e.g. 31536000")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -50,6 +56,23 @@ class Settings(BaseSettings):
         if scheme not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
             raise ValueError("must be a PostgreSQL or SQLite URL")
         return f"{scheme}://{rest}"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def split_origins(cls, origins: str | list[str]) -> list[str]:
+        """CORS_ORIGINS is a comma-separated list, e.g. https://app.example.com,https://x.io."""
+        if isinstance(origins, str):
+            return [origin.strip() for origin in origins.split(",") if origin.strip()]
+        return origins
+
+    @field_validator("login_rate_limit")
+    @classmethod
+    def parse_rate_limit(cls, limit: str) -> str:
+        try:
+            parse(limit)
+        except ValueError as exc:
+            raise ValueError("must read like '10/minute' or '100 per hour'") from exc
+        return limit
 
     @model_validator(mode="after")
     def refuse_weak_secret_in_production(self) -> Self:

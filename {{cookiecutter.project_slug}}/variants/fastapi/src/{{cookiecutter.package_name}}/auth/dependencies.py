@@ -1,9 +1,9 @@
-"""The CurrentUser dependency: a bearer token in, an active user out, or a 401."""
+"""CurrentUser (a bearer token in, an active user out, or a 401) and login throttling."""
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from ..db import SessionDep
 from ..security import InvalidTokenError, decode_access_token
@@ -33,3 +33,17 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def throttle_login(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> None:
+    """Answer 429 once a client has tried one username too often."""
+    client = request.client.host if request.client else "unknown"
+    retry_after = await request.state.login_throttle.retry_after(client, form.username)
+    if retry_after is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many login attempts; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )

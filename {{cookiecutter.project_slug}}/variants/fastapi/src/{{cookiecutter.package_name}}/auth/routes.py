@@ -7,7 +7,7 @@ from ..db import SessionDep
 from ..errors import problem_responses
 from ..security import create_access_token
 from ..settings import SettingsDep
-from .dependencies import CurrentUser
+from .dependencies import CurrentUser, throttle_login
 from .schemas import Token, UserCreate, UserRead
 from .service import EmailAlreadyRegisteredError, authenticate_user, register_user
 
@@ -29,7 +29,9 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.post("/token", responses=problem_responses(401, 422))
+@router.post(
+    "/token", dependencies=[Depends(throttle_login)], responses=problem_responses(401, 422, 429)
+)
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
