@@ -7,15 +7,19 @@ elsewhere they are skipped with the reason shown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from cookiecutter.main import cookiecutter
@@ -70,7 +74,9 @@ def run(
 
 def bake(output_dir: Path, **answers: str) -> Project:
     path = Path(
-        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir))
+        cookiecutter(
+            str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)
+        )
     )
     text = (path / "pyproject.toml").read_text()
     slug = re.search(r'^name = "([^"]+)"', text, re.M)
@@ -144,3 +150,80 @@ def to_url(conninfo: str) -> str:
     host = parts.get("host", "127.0.0.1")
     port = parts.get("port", "5432")
     return f"postgresql://{user}{password}@{host}:{port}/{parts['dbname']}"
+
+
+SECRET_KEY = "template-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A generated service running as its own process on 127.0.0.1."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    defaults = {
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "LOG_FORMAT": "json",
+    }
+    return clean_env(**(defaults | extra))
+
+
+@contextlib.contextmanager
+def serve(
+    project: Project, database_url: str, *, migrate: bool = True, **extra: str
+) -> Iterator[Service]:
+    """`<slug> migrate`, then `<slug> serve` until the block ends (SIGTERM, then wait)."""
+    port = free_port()
+    env = service_env(database_url, port, **extra)
+    command = str(project.path / ".venv" / "bin" / project.slug)
+    if migrate:
+        result = project.run(command, "migrate", env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+    log = project.path / f"serve-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [command, "serve"], cwd=project.path, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    service = Service(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_up(service)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def wait_until_up(service: Service, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            pytest.fail(f"the server exited with {service.process.returncode}:\n{service.output()}")
+        try:
+            if httpx.get(f"{service.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"the server did not answer within {timeout} s:\n{service.output()}")

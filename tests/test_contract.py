@@ -8,8 +8,6 @@ same module runs unchanged against every framework the template offers.
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,17 +18,10 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from .conftest import Project, clean_env, create_database, drop_database
+from .conftest import Project, create_database, drop_database, serve
 
 PROBLEM = "application/problem+json"
 PASSWORD = "correct horse battery staple"
-SECRET = "contract-test-secret-key-0123456789-abcdefghijklmnop"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,44 +40,8 @@ def database_url(
 @pytest.fixture(scope="module")
 def base_url(baked: Project, database_url: str) -> Iterator[str]:
     """The baked service, migrated and served by its own production commands."""
-    port = free_port()
-    env = clean_env(
-        DATABASE_URL=database_url,
-        ENVIRONMENT="production",
-        SECRET_KEY=SECRET,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_CONCURRENCY="1",
-        LOG_FORMAT="json",
-    )
-    command = str(baked.path / ".venv" / "bin" / baked.slug)
-    migrate = baked.run(command, "migrate", env=env, timeout=120)
-    assert migrate.returncode == 0, migrate.stderr
-    log = baked.path / f"serve-{port}.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [command, "serve"], cwd=baked.path, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Any) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"the server did not answer within 30 s:\n{log.read_text()}")
+    with serve(baked, database_url) as service:
+        yield service.url
 
 
 @pytest.fixture
@@ -249,14 +204,18 @@ def test_tampered_token_is_401(http: httpx.Client, auth: dict[str, str]) -> None
     token = auth["Authorization"].removeprefix("Bearer ")
     header, payload, signature = token.split(".")
     tampered = f"{header}.{payload}.{signature[::-1]}"
-    assert_problem(http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {tampered}"}), 401)
+    assert_problem(
+        http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {tampered}"}), 401
+    )
 
 
 # Tasks
 
 
 def create_task(http: httpx.Client, auth: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = http.post("/api/v1/tasks", json={"title": "Write the contract"} | fields, headers=auth)
+    response = http.post(
+        "/api/v1/tasks", json={"title": "Write the contract"} | fields, headers=auth
+    )
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
     return task
@@ -336,7 +295,9 @@ def test_get_patch_delete(http: httpx.Client, auth: dict[str, str]) -> None:
     assert patched.status_code == 200
     updated = patched.json()
     assert (updated["done"], updated["priority"], updated["description"]) == (True, "high", "first")
-    assert datetime.fromisoformat(updated["updated_at"]) > datetime.fromisoformat(task["updated_at"])
+    assert datetime.fromisoformat(updated["updated_at"]) > datetime.fromisoformat(
+        task["updated_at"]
+    )
     assert updated["created_at"] == task["created_at"]
     assert_problem(http.patch(url, json={"title": ""}, headers=auth), 422)
     deleted = http.delete(url, headers=auth)

@@ -11,14 +11,14 @@ from .dependencies import CurrentUser, throttle_login
 from .schemas import Token, UserCreate, UserRead
 from .service import EmailAlreadyRegisteredError, authenticate_user, register_user
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=problem_responses(400, 422))
 users_router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409),
 )
 async def register(data: UserCreate, session: SessionDep) -> UserRead:
     """Create an account. The email is stored lower-cased and must be unused."""
@@ -30,7 +30,7 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
 
 
 @router.post(
-    "/token", dependencies=[Depends(throttle_login)], responses=problem_responses(401, 422, 429)
+    "/token", dependencies=[Depends(throttle_login)], responses=problem_responses(401, 429)
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

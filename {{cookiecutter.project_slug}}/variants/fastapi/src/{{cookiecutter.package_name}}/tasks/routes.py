@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from ..auth.dependencies import CurrentUser
 from ..db import SessionDep
@@ -9,7 +9,10 @@ from . import service
 from .models import Task
 from .schemas import TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problem_responses(401, 422))
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problem_responses(400, 401, 422))
+
+# Ids are PostgreSQL integers: anything larger is simply not found, never a database error.
+TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 async def _owned_task(session: SessionDep, user: CurrentUser, task_id: int) -> Task:
@@ -44,13 +47,13 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", responses=problem_responses(404))
-async def get_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskRead:
+async def get_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> TaskRead:
     return TaskRead.model_validate(await _owned_task(session, user, task_id))
 
 
 @router.patch("/{task_id}", responses=problem_responses(404))
 async def update_task(
-    task_id: int, data: TaskUpdate, session: SessionDep, user: CurrentUser
+    task_id: TaskId, data: TaskUpdate, session: SessionDep, user: CurrentUser
 ) -> TaskRead:
     """Change the fields sent; `updated_at` moves."""
     task = await service.update_task(session, await _owned_task(session, user, task_id), data)
@@ -60,5 +63,5 @@ async def update_task(
 @router.delete(
     "/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
 )
-async def delete_task(task_id: int, session: SessionDep, user: CurrentUser) -> None:
+async def delete_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> None:
     await service.delete_task(session, await _owned_task(session, user, task_id))

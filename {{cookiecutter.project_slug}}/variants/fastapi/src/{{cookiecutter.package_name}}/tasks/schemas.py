@@ -66,7 +66,7 @@ class TaskQuery(BaseModel):
     done: bool | None = None
     priority: Priority | None = None
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class TaskPage(BaseModel):
