@@ -78,7 +78,9 @@ def test_only_the_chosen_variant_is_left(project: Project) -> None:
     pyproject = (project.path / "pyproject.toml").read_text().lower()
     assert f'"{project.framework}' in pyproject
     for other in others:
-        assert f'"{other}' not in pyproject, f"{other} dependency left in a {project.framework} bake"
+        assert f'"{other}' not in pyproject, (
+            f"{other} dependency left in a {project.framework} bake"
+        )
 
 
 def test_license_matches_the_answer(project: Project, request: pytest.FixtureRequest) -> None:

@@ -91,11 +91,18 @@ def test_forged_and_expired_tokens_are_refused(service: Service) -> None:
     with httpx.Client(base_url=service.url, timeout=10) as http:
         me = http.get("/api/v1/users/me", headers=auth).json()
         valid = jwt.encode(
-            {"sub": str(me["id"]), "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(minutes=5)},
+            {
+                "sub": str(me["id"]),
+                "iat": datetime.now(UTC),
+                "exp": datetime.now(UTC) + timedelta(minutes=5),
+            },
             SECRET_KEY,
             "HS256",
         )
-        assert http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {valid}"}).status_code == 200
+        assert (
+            http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {valid}"}).status_code
+            == 200
+        )
         for name, token in forged_tokens(str(me["id"])).items():
             response = http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401, name
@@ -163,7 +170,9 @@ def test_login_throttle_is_shared_through_redis(throttled_service: Service) -> N
 # Concurrency
 
 
-async def _gather(url: str, requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+async def _gather(
+    url: str, requests: list[tuple[str, str, dict[str, Any]]]
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         return await asyncio.gather(
@@ -211,7 +220,9 @@ def test_two_hundred_concurrent_creations_all_land(service: Service) -> None:
 def test_hostile_strings_are_stored_and_returned_intact(service: Service, title: str) -> None:
     _, auth = register_and_login(service.url)
     with httpx.Client(base_url=service.url, timeout=10) as http:
-        created = http.post("/api/v1/tasks", json={"title": title, "description": title}, headers=auth)
+        created = http.post(
+            "/api/v1/tasks", json={"title": title, "description": title}, headers=auth
+        )
         assert created.status_code == 201, created.text
         fetched = http.get(f"/api/v1/tasks/{created.json()['id']}", headers=auth).json()
     assert fetched["title"] == title.strip()
@@ -370,12 +381,15 @@ def test_database_outage_is_503_and_the_service_recovers(
         proxy.cut()
 
 
-def test_no_acknowledged_write_is_lost_on_shutdown_under_load(baked: Project, database: str) -> None:
+def test_no_acknowledged_write_is_lost_on_shutdown_under_load(
+    baked: Project, database: str
+) -> None:
     with serve(baked, database, GRACEFUL_TIMEOUT="20") as running:
         _, auth = register_and_login(running.url)
 
         async def load() -> list[httpx.Response | BaseException]:
             async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+
                 async def create(n: int) -> httpx.Response:
                     await asyncio.sleep(n * 0.005)
                     return await client.post("/api/v1/tasks", json={"title": f"t{n}"}, headers=auth)
@@ -415,7 +429,7 @@ def test_schemathesis_finds_no_server_error_or_nonconformance(
             "--report", "junit", "--report-junit-path", str(report),
             "--suppress-health-check", "all",
         ],
-        capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     summary = result.stdout[-6000:]
     assert result.returncode == 0, summary

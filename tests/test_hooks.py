@@ -26,9 +26,19 @@ BAD_ANSWERS = [
 ]
 
 
-def bake_cli(output_dir: Path, *answers: str, force: bool = False) -> subprocess.CompletedProcess[str]:
+def bake_cli(
+    output_dir: Path, *answers: str, force: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run cookiecutter as a user would, from the command line."""
-    args = [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--no-input", "-o", str(output_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        str(TEMPLATE),
+        "--no-input",
+        "-o",
+        str(output_dir),
+    ]
     return subprocess.run(
         [*args, *(["-f"] if force else []), *answers],
         capture_output=True,
