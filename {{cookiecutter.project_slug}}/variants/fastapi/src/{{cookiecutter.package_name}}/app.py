@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import DESCRIPTION, PROJECT_NAME, VERSION, health
 from .auth import routes as auth
@@ -31,7 +31,6 @@ from .tasks import routes as tasks
 class State(TypedDict):
     """What the lifespan hands to every request as `request.state`."""
 
-    engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     login_throttle: LoginThrottle
 
@@ -42,12 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        engine = create_engine(settings)
         # Hash once now, so the first login of an unknown email costs what the others do.
         await to_thread.run_sync(dummy_password_hash)
+        engine = create_engine(settings)
         try:
             yield {
-                "engine": engine,
                 "sessionmaker": create_sessionmaker(engine),
                 "login_throttle": LoginThrottle(settings.login_rate_limit, settings.redis_url),
             }
