@@ -1,0 +1,5 @@
+"""{{ cookiecutter.project_name }}: {{ cookiecutter.description }}"""
+
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+DESCRIPTION = {{ cookiecutter.description | tojson }}
+VERSION = "0.1.0"

@@ -1,0 +1,53 @@
+from typing import Any, TypedDict
+
+import marshmallow as ma
+from marshmallow.validate import Equal, Length
+
+from ..schemas import RequestSchema, Text
+
+
+class EmailAddress(ma.fields.Email):
+    """An email address, lower-cased: addresses are compared case-insensitively."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class NewUser(TypedDict):
+    email: str
+    password: str
+    full_name: str | None
+
+
+class UserCreateSchema(RequestSchema):
+    email = EmailAddress(required=True, validate=Length(max=254))
+    password = Text(required=True, load_only=True, validate=Length(8, 128))
+    full_name = Text(load_default=None, validate=Length(max=255))
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    email = ma.fields.String(required=True)
+    full_name = ma.fields.String(required=True, allow_none=True)
+    is_active = ma.fields.Boolean(required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class TokenRequest(TypedDict):
+    username: str
+    password: str
+
+
+class TokenRequestSchema(RequestSchema):
+    """The OAuth2 password grant (RFC 6749, 4.3.2): the email goes in `username`."""
+
+    username = Text(required=True, metadata={"description": "The account's email address."})
+    password = Text(required=True)
+    grant_type = ma.fields.String(validate=Equal("password"))
+    scope = ma.fields.String(load_default="")
+
+
+class TokenSchema(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True, metadata={"example": "bearer"})
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})

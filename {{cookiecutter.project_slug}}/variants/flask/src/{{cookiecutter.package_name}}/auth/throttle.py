@@ -1,0 +1,46 @@
+"""Login throttling per client address and username: in memory, or in Redis when shared."""
+
+import logging
+import math
+import time
+from typing import NamedTuple
+
+from flask import Flask, current_app
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+class _AppLimit(NamedTuple):
+    limit: RateLimitItem
+    limiter: MovingWindowRateLimiter
+
+
+class LoginThrottle:
+    """A Flask extension: created once, bound to each app by init_app."""
+
+    def init_app(self, app: Flask, *, limit: str, redis_url: str | None = None) -> None:
+        storage: Storage = (
+            RedisStorage(redis_url, wrap_exceptions=True) if redis_url else MemoryStorage()
+        )
+        app.extensions["login_throttle"] = _AppLimit(parse(limit), MovingWindowRateLimiter(storage))
+
+    def retry_after(self, client: str, username: str) -> int | None:
+        """Count one attempt; None when it is allowed, else the seconds until one will be."""
+        app_limit: _AppLimit = current_app.extensions["login_throttle"]
+        key = ("login", client, username.strip().lower())
+        try:
+            if app_limit.limiter.hit(app_limit.limit, *key):
+                return None
+            window = app_limit.limiter.get_window_stats(app_limit.limit, *key)
+        except StorageError:
+            # An unreachable Redis must not lock every user out: log it and let the login on.
+            logger.warning("Login throttle storage unavailable; attempt not counted")
+            return None
+        return max(1, math.ceil(window.reset_time - time.time()))
+
+
+login_throttle = LoginThrottle()

@@ -1,0 +1,129 @@
+"""Flask-SQLAlchemy and Flask-Migrate, the declarative base, and one transaction per request."""
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from flask import Flask, Response
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from .settings import Settings
+
+# Stable constraint names, so migrations can address them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Writers queue on SQLite's single write lock: wait for it rather than fail.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+# Created once, bound to each app by init_db. The savepoint mode only changes anything when the
+# session is bound to a connection already inside a transaction: what the tests do.
+db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+migrate = Migrate(compare_type=True, render_as_batch=True)
+
+
+def use_project_alembic_ini(config: Config) -> Config:
+    """Read alembic.ini from the project root, beside migrations/ (Flask-Migrate looks inside)."""
+    migrations = Path(config.get_main_option("script_location") or "migrations")
+    project_config = Config(migrations.parent / "alembic.ini", cmd_opts=config.cmd_opts)
+    project_config.set_main_option("script_location", str(migrations))
+    return project_config
+
+
+# Flask-Migrate's stubs don't know that its Config is alembic's.
+migrate.configure(use_project_alembic_ini)  # type: ignore[arg-type]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp, also on SQLite (which stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """SQLALCHEMY_ENGINE_OPTIONS: a pool for every gunicorn thread, dead connections replaced."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    return {
+        "pool_pre_ping": True,
+        # Each of a worker's threads may hold a connection at the same time.
+        "pool_size": max(settings.database_pool_size, settings.threads),
+        "pool_timeout": settings.database_timeout,
+        # libpq counts whole seconds (and treats less than 2 as 2).
+        "connect_args": {"connect_timeout": max(2, math.ceil(settings.database_timeout))},
+    }
+
+
+def init_db(app: Flask, settings: Settings) -> None:
+    """Bind the extensions to the app and end every request's transaction."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db)
+    if url.get_backend_name() == "sqlite":
+        with app.app_context():
+            _use_sqlite_transactions(db.engine)
+    app.after_request(end_transaction)
+
+
+def end_transaction(response: Response) -> Response:
+    """Commit the work of a successful request before its response leaves; roll back others.
+
+    A commit that fails raises here, so Flask answers 500 instead of the 2xx.
+    """
+    if response.status_code < 400:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
+
+
+def _use_sqlite_transactions(engine: Engine) -> None:
+    # The sqlite3 driver's own transaction handling breaks SAVEPOINT; begin explicitly instead
+    # (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    # IMMEDIATE takes the write lock up front: two requests that read then write can't
+    # deadlock on upgrading their locks (SQLite would answer "database is locked").
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

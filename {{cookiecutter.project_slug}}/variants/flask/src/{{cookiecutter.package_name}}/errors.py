@@ -1,0 +1,162 @@
+"""Every error answers RFC 9457 problem details (application/problem+json)."""
+
+import json
+import logging
+import socket
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+from flask import Flask, Response, request
+from flask_smorest.utils import prepare_response
+from marshmallow.exceptions import SCHEMA
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+SERVER_ERROR_DETAIL = "The server could not complete the request."
+
+# What a lost or overloaded database raises: a 503 the client may retry, not a 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
+
+# webargs names the part of the request that failed; call them what FastAPI calls them.
+LOCATIONS = {
+    "json": "body",
+    "form": "body",
+    "files": "body",
+    "query": "query",
+    "querystring": "query",
+    "headers": "header",
+    "cookies": "cookie",
+    "view_args": "path",
+}
+
+
+class FieldErrorSchema(ma.Schema):
+    loc = ma.fields.List(ma.fields.Raw(), required=True)
+    msg = ma.fields.String(required=True)
+    type = ma.fields.String(required=True)
+
+
+class ProblemSchema(ma.Schema):
+    """Documents the body of every error response."""
+
+    type = ma.fields.String(required=True, metadata={"example": "about:blank"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    # Built without the app, so the WSGI middleware can answer with it too.
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def field_errors(messages: Mapping[str, Any], schema: ma.Schema | None) -> list[dict[str, Any]]:
+    """One entry per bad field, from webargs' {location: {field: [message, ...]}}."""
+    errors = []
+    for location, found in messages.items():
+        where = LOCATIONS.get(location, location)
+        # A list instead of a mapping: the part as a whole is bad (invalid JSON, say).
+        by_field = found if isinstance(found, Mapping) else {SCHEMA: found}
+        for name, problems in by_field.items():
+            loc: list[str | int] = [where] if name == SCHEMA else [where, name]
+            errors += _errors_at(loc, problems, _known_messages(schema, name))
+    return errors
+
+
+def _known_messages(schema: ma.Schema | None, name: str) -> dict[str, Any]:
+    # marshmallow reports messages only; its templates tell which error each one is.
+    if schema is None:
+        return {}
+    field = schema.fields.get(name)
+    return {**schema.error_messages, **(field.error_messages if field else {})}
+
+
+def _errors_at(loc: list[str | int], problems: Any, known: dict[str, Any]) -> list[dict[str, Any]]:
+    if isinstance(problems, Mapping):  # a list item or a nested object: one level down
+        return [
+            error for key, inner in problems.items() for error in _errors_at([*loc, key], inner, {})
+        ]
+    messages = [problems] if isinstance(problems, str) else [str(text) for text in problems]
+    kind = next((key for key, text in known.items() if text == messages[0]), "value_error")
+    return [{"loc": loc, "msg": " ".join(messages), "type": kind}]
+
+
+class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering and documenting every error as problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        status = error.code or 500
+        # webargs' abort() attaches the validation messages and the schema that failed.
+        data: Mapping[str, Any] = getattr(error, "data", None) or {}
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        if "messages" in data:
+            errors = field_errors(data["messages"], data.get("schema"))
+            if status == 422:
+                detail = f"The request is invalid: {len(errors)} error(s)."
+                return problem_response(status, detail, errors=errors, headers=headers)
+            detail = " ".join(error["msg"] for error in errors)
+        elif status >= 500:
+            detail = SERVER_ERROR_DETAIL
+        else:
+            detail = data.get("message") or error.description or HTTPStatus(status).phrase
+        return problem_response(status, detail, headers=headers)
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents its error responses as application/json; ours are problem+json.
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    logger.warning(
+        "Database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+    )
+    return problem_response(
+        503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Errors that are not HTTP errors; ProblemApi answers those (and every unhandled 500)."""
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.register_error_handler(unavailable, handle_database_unavailable)

@@ -1,0 +1,77 @@
+import marshmallow as ma
+from flask import url_for
+from werkzeug.exceptions import NotFound
+
+from ..api import Blueprint
+from ..auth.dependencies import auth_required, current_user
+from . import service
+from .models import Task
+from .schemas import (
+    NewTask,
+    TaskChanges,
+    TaskCreateSchema,
+    TaskPageSchema,
+    TaskQuery,
+    TaskQueryArgs,
+    TaskSchema,
+    TaskUpdateSchema,
+)
+
+blp = Blueprint("tasks", __name__, url_prefix="/tasks", description="The current user's tasks.")
+
+TASK_URL = "/<int:task_id>"
+LOCATION_HEADER = {"Location": {"description": "The new task's URL", "schema": {"type": "string"}}}
+
+
+def _owned_task(task_id: int) -> Task:
+    task = service.get_task(current_user(), task_id)
+    if task is None:
+        raise NotFound(f"Task {task_id} was not found.")
+    return task
+
+
+@blp.route("", methods=["POST"])
+@auth_required
+@blp.arguments(TaskCreateSchema)
+@blp.response(201, TaskSchema, headers=LOCATION_HEADER)
+def create_task(data: NewTask) -> tuple[Task, int, dict[str, str]]:
+    """Create a task owned by the current user."""
+    task = service.create_task(current_user(), data)
+    return task, 201, {"Location": url_for(".get_task", task_id=task.id)}
+
+
+@blp.route("", methods=["GET"])
+@auth_required
+# webargs would ignore unknown query parameters; a typo in a filter must not pass silently.
+@blp.arguments(TaskQueryArgs, location="query", unknown=ma.RAISE)
+@blp.response(200, TaskPageSchema)
+def list_tasks(query: TaskQuery) -> dict[str, object]:
+    """The current user's tasks, filtered and paged, ordered by id."""
+    tasks, total = service.list_tasks(current_user(), query)
+    return {"items": tasks, "total": total, "limit": query["limit"], "offset": query["offset"]}
+
+
+@blp.route(TASK_URL, methods=["GET"])
+@auth_required
+@blp.response(200, TaskSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+def get_task(task_id: int) -> Task:
+    return _owned_task(task_id)
+
+
+@blp.route(TASK_URL, methods=["PATCH"])
+@auth_required
+@blp.arguments(TaskUpdateSchema)
+@blp.response(200, TaskSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+def update_task(changes: TaskChanges, task_id: int) -> Task:
+    """Change the fields sent; `updated_at` moves."""
+    return service.update_task(_owned_task(task_id), changes)
+
+
+@blp.route(TASK_URL, methods=["DELETE"])
+@auth_required
+@blp.response(204)
+@blp.alt_response(404, response="NOT_FOUND")
+def delete_task(task_id: int) -> None:
+    service.delete_task(_owned_task(task_id))

@@ -1,0 +1,49 @@
+"""Tasks: every query is scoped to the owner, so another user's task does not exist."""
+
+from sqlalchemy import func, select
+
+from ..auth.models import User
+from ..db import db, utcnow
+from .models import Task
+from .schemas import MAX_ID, NewTask, TaskChanges, TaskQuery
+
+
+def create_task(owner: User, data: NewTask) -> Task:
+    task = Task(**data, owner_id=owner.id)
+    db.session.add(task)
+    db.session.flush()
+    return task
+
+
+def get_task(owner: User, task_id: int) -> Task | None:
+    """The owner's task with this id, or None (also when someone else owns it)."""
+    if task_id > MAX_ID:
+        return None
+    return db.session.scalar(select(Task).where(Task.id == task_id, Task.owner_id == owner.id))
+
+
+def list_tasks(owner: User, query: TaskQuery) -> tuple[list[Task], int]:
+    """One page of the owner's tasks ordered by id, and how many match in all."""
+    matching = select(Task).where(Task.owner_id == owner.id)
+    if "done" in query:
+        matching = matching.where(Task.done == query["done"])
+    if "priority" in query:
+        matching = matching.where(Task.priority == query["priority"])
+    total = db.session.scalar(select(func.count()).select_from(matching.subquery()))
+    page = db.session.scalars(
+        matching.order_by(Task.id).limit(query["limit"]).offset(query["offset"])
+    )
+    return list(page), total or 0
+
+
+def update_task(task: Task, changes: TaskChanges) -> Task:
+    for field, value in changes.items():
+        setattr(task, field, value)
+    task.updated_at = utcnow()
+    db.session.flush()
+    return task
+
+
+def delete_task(task: Task) -> None:
+    db.session.delete(task)
+    db.session.flush()
