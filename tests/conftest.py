@@ -97,9 +97,22 @@ def framework(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def baked(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
+def default_bakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+    """Each framework baked once with the default answers, on first use."""
+
+    class Bakes(dict[str, Project]):
+        def __missing__(self, framework: str) -> Project:
+            output = tmp_path_factory.mktemp(f"bake-{framework}")
+            project = self[framework] = synced(bake(output, framework=framework))
+            return project
+
+    return Bakes()
+
+
+@pytest.fixture(scope="session")
+def baked(framework: str, default_bakes: dict[str, Project]) -> Project:
     """The project baked with every default answer but the framework, synced and ready."""
-    return synced(bake(tmp_path_factory.mktemp(f"bake-{framework}"), framework=framework))
+    return default_bakes[framework]
 
 
 def postgres_available() -> str | None:

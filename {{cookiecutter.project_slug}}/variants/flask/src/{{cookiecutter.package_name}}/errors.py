@@ -115,6 +115,8 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
     """flask-smorest's Api, answering and documenting every error as problem details."""
 
     ERROR_SCHEMA = ProblemSchema
+    # Every route documents the errors it can answer; no catch-all "default" response.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
@@ -142,9 +144,6 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
 def handle_database_unavailable(error: Exception) -> Response:

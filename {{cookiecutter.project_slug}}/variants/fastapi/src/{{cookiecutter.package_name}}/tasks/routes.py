@@ -9,7 +9,7 @@ from . import service
 from .models import Task
 from .schemas import TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problem_responses(400, 401, 422))
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problem_responses(401, 422))
 
 # Ids are PostgreSQL integers: anything larger is simply not found, never a database error.
 TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -22,7 +22,7 @@ async def _owned_task(session: SessionDep, user: CurrentUser, task_id: int) -> T
     return task
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(400))
 async def create_task(
     data: TaskCreate, session: SessionDep, user: CurrentUser, request: Request, response: Response
 ) -> TaskRead:
@@ -51,7 +51,7 @@ async def get_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> T
     return TaskRead.model_validate(await _owned_task(session, user, task_id))
 
 
-@router.patch("/{task_id}", responses=problem_responses(404))
+@router.patch("/{task_id}", responses=problem_responses(400, 404))
 async def update_task(
     task_id: TaskId, data: TaskUpdate, session: SessionDep, user: CurrentUser
 ) -> TaskRead:

@@ -22,6 +22,7 @@ users_blp = Blueprint("users", __name__, url_prefix="/users", description="The c
 @blp.route("/register", methods=["POST"])
 @blp.arguments(UserCreateSchema)
 @blp.response(201, UserSchema)
+@blp.alt_response(400, response="BAD_REQUEST")
 @blp.alt_response(409, response="CONFLICT")
 def register(data: NewUser) -> User:
     """Create an account. The email is stored lower-cased and must be unused."""
@@ -34,6 +35,7 @@ def register(data: NewUser) -> User:
 @blp.route("/token", methods=["POST"])
 @blp.arguments(TokenRequestSchema, location="form")
 @blp.response(200, TokenSchema)
+@blp.alt_response(400, response="BAD_REQUEST")
 @blp.alt_response(401, response="UNAUTHORIZED")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(form: TokenRequest) -> dict[str, object]:

@@ -45,6 +45,9 @@ class TokenRequestSchema(RequestSchema):
     password = Text(required=True)
     grant_type = ma.fields.String(validate=Equal("password"))
     scope = ma.fields.String(load_default="")
+    # Accepted as RFC 6749 allows (and as Swagger UI may send them); not used.
+    client_id = ma.fields.String(load_default=None, allow_none=True)
+    client_secret = ma.fields.String(load_default=None, allow_none=True, load_only=True)
 
 
 class TokenSchema(ma.Schema):

@@ -34,6 +34,7 @@ def _owned_task(task_id: int) -> Task:
 @auth_required
 @blp.arguments(TaskCreateSchema)
 @blp.response(201, TaskSchema, headers=LOCATION_HEADER)
+@blp.alt_response(400, response="BAD_REQUEST")
 def create_task(data: NewTask) -> tuple[Task, int, dict[str, str]]:
     """Create a task owned by the current user."""
     task = service.create_task(current_user(), data)
@@ -63,6 +64,7 @@ def get_task(task_id: int) -> Task:
 @auth_required
 @blp.arguments(TaskUpdateSchema)
 @blp.response(200, TaskSchema)
+@blp.alt_response(400, response="BAD_REQUEST")
 @blp.alt_response(404, response="NOT_FOUND")
 def update_task(changes: TaskChanges, task_id: int) -> Task:
     """Change the fields sent; `updated_at` moves."""
