@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         return self.log_format == "json"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings this application was created with."""
     settings: Settings = request.app.state.settings
     return settings
