@@ -9,7 +9,9 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 MakeUser = Callable[..., Awaitable[User]]
 TokenFor = Callable[[User], dict[str, str]]
+ClientWith = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery staple"
@@ -107,6 +110,34 @@ async def client(running_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+def client_with(settings: Settings) -> ClientWith:
+    """A client of its own app, created with some settings changed (unvalidated: pass
+    them as the settings hold them, e.g. an asyncpg URL)."""
+
+    @asynccontextmanager
+    async def client(**changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(settings.model_copy(update=changes))
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+            ) as client,
+        ):
+            yield client
+
+    return client
+
+
+@pytest.fixture
+def unreachable_database_url() -> str:
+    """A PostgreSQL URL on a loopback port nothing listens on: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/unreachable"
+
+
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     return hash_password(PASSWORD)
@@ -150,12 +181,3 @@ def token_for(settings: Settings) -> TokenFor:
         return {"Authorization": f"Bearer {create_access_token(str(user.id), settings).token}"}
 
     return header
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port

@@ -4,16 +4,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import SessionDep
 from {{ cookiecutter.package_name }}.logs import JsonFormatter
 from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.tasks.schemas import TaskCreate
 from {{ cookiecutter.package_name }}.tasks.service import create_task
+
+from .conftest import ClientWith
 
 PROBLEM = "application/problem+json"
 
@@ -90,19 +90,10 @@ async def test_unhandled_error_is_500_without_internals(
     assert getattr(logged[0], "request_id", None) == "req-500"
 
 
-async def test_api_answers_503_when_the_database_is_unreachable(unused_port: int) -> None:
-    settings = Settings(
-        _env_file=None,
-        environment="test",
-        database_url=f"postgresql://postgres@127.0.0.1:{unused_port}/unreachable",
-    )
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
-        ) as client,
-    ):
+async def test_api_answers_503_when_the_database_is_unreachable(
+    client_with: ClientWith, unreachable_database_url: str
+) -> None:
+    async with client_with(database_url=unreachable_database_url) as client:
         response = await client.post(
             "/api/v1/auth/register", json={"email": "a@example.com", "password": "long enough"}
         )

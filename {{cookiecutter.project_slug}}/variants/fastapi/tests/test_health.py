@@ -1,8 +1,6 @@
 import httpx
-from asgi_lifespan import LifespanManager
 
-from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.settings import Settings
+from .conftest import ClientWith
 
 
 async def test_health_is_ok(client: httpx.AsyncClient) -> None:
@@ -17,19 +15,10 @@ async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
-async def test_ready_is_503_when_the_database_is_unreachable(unused_port: int) -> None:
-    settings = Settings(
-        _env_file=None,
-        environment="test",
-        database_url=f"postgresql://postgres@127.0.0.1:{unused_port}/unreachable",
-    )
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
-        ) as client,
-    ):
+async def test_ready_is_503_when_the_database_is_unreachable(
+    client_with: ClientWith, unreachable_database_url: str
+) -> None:
+    async with client_with(database_url=unreachable_database_url) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -6,14 +6,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, ClientWith
 
 
 def unsigned_token(claims: dict[str, object]) -> str:
@@ -59,29 +57,22 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         assert "strict-transport-security" not in response.headers
 
 
-async def test_hsts_when_configured(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"hsts_seconds": 31536000}))
-    async with LifespanManager(app) as manager, _client(manager.app) as client:
+async def test_hsts_when_configured(client_with: ClientWith) -> None:
+    async with client_with(hsts_seconds=31536000) as client:
         response = await client.get("/health")
     assert response.headers["strict-transport-security"].startswith("max-age=31536000")
 
 
-def _client(app: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # type: ignore[arg-type]
-
-
-async def test_cors_allows_only_configured_origins(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"cors_origins": ["https://app.example.com"]}))
-    async with LifespanManager(app) as manager, _client(manager.app) as client:
+async def test_cors_allows_only_configured_origins(client_with: ClientWith) -> None:
+    async with client_with(cors_origins=["https://app.example.com"]) as client:
         allowed = await client.get("/health", headers={"Origin": "https://app.example.com"})
         other = await client.get("/health", headers={"Origin": "https://evil.example.com"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_wildcard_cors_never_allows_credentials(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"cors_origins": ["*"]}))
-    async with LifespanManager(app) as manager, _client(manager.app) as client:
+async def test_wildcard_cors_never_allows_credentials(client_with: ClientWith) -> None:
+    async with client_with(cors_origins=["*"]) as client:
         response = await client.get("/health", headers={"Origin": "https://any.example.com"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
@@ -102,9 +93,8 @@ async def test_login_is_throttled_per_client_and_username(
     assert (await client.post("/api/v1/auth/token", data=other_user)).status_code == 401
 
 
-async def test_docs_can_be_switched_off(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"docs_enabled": False}))
-    async with LifespanManager(app) as manager, _client(manager.app) as client:
+async def test_docs_can_be_switched_off(client_with: ClientWith) -> None:
+    async with client_with(docs_enabled=False) as client:
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert (await client.get(path)).status_code == 404
 
