@@ -127,16 +127,35 @@ class Target:
 
 
 TARGET_ORDER = ["fastapi", "starlette", "flask", "flask-bare"]
+# The same bare apps with every query through the SQLAlchemy ORM the generated services use:
+# they split each generated ÷ bare gap into the ORM's share and the rest.
+ORM_ORDER = ["starlette-orm", "flask-orm"]
+ALL_TARGETS = TARGET_ORDER + ORM_ORDER
+BARE_KEYS = ("starlette", "starlette-orm", "flask-bare", "flask-orm")
 TARGET_LABELS = {
     "fastapi": "FastAPI (generated)",
     "starlette": "Starlette (bare)",
     "flask": "Flask (generated)",
     "flask-bare": "Flask (bare)",
+    "starlette-orm": "Starlette + ORM (bare)",
+    "flask-orm": "Flask + ORM (bare)",
+}
+BARE_APPS = {  # target: (framework whose database it shares, module under bench/baselines)
+    "starlette": ("fastapi", "starlette_app"),
+    "starlette-orm": ("fastapi", "starlette_orm_app"),
+    "flask-bare": ("flask", "flask_app"),
+    "flask-orm": ("flask", "flask_orm_app"),
 }
 RATIOS = [  # (column title, numerator, denominator)
     ("FastAPI ÷ Starlette", "fastapi", "starlette"),
     ("Flask ÷ bare Flask", "flask", "flask-bare"),
     ("FastAPI ÷ Flask", "fastapi", "flask"),
+]
+ORM_RATIOS = [
+    ("Starlette + ORM ÷ Starlette", "starlette-orm", "starlette"),
+    ("FastAPI ÷ Starlette + ORM", "fastapi", "starlette-orm"),
+    ("Flask + ORM ÷ Flask", "flask-orm", "flask-bare"),
+    ("Flask ÷ Flask + ORM", "flask", "flask-orm"),
 ]
 
 
@@ -536,7 +555,7 @@ PROCESS_FRAME = re.compile(r'^(?:process \d+:"(?:[^"\\]|\\.)*";?)+')
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>.*?)(?::\d+)?\)$")
 
 
-BARE_MODULES = {"common", "flask_app", "starlette_app"}
+BARE_MODULES = {"common", "orm", *(module for _, module in BARE_APPS.values())}
 
 
 def package_of(path: str) -> str:
@@ -804,15 +823,16 @@ def render(
             value = ratio(results, workload.key, top, bottom, cpu=True)
             row.append("—" if value is None else f"{value:.2f}")
         out.append("| " + " | ".join(row) + " |")
+    out += render_orm_split(targets, results, failures)
     if args.runs > 1:
         out += ["", "### req/s per run", ""]
-        out += ["| workload | " + " | ".join(TARGET_LABELS[k] for k in TARGET_ORDER) + " |"]
-        out.append("|" + "---|" * (len(TARGET_ORDER) + 1))
+        out += ["| workload | " + " | ".join(TARGET_LABELS[k] for k in ALL_TARGETS) + " |"]
+        out.append("|" + "---|" * (len(ALL_TARGETS) + 1))
         for workload in WORKLOADS:
             cells = [
                 " / ".join(fmt_rps(c.rps) if c else "—" for c in results.get((workload.key, k), []))
                 or "—"
-                for k in TARGET_ORDER
+                for k in ALL_TARGETS
             ]
             out.append(f"| {workload.label} | " + " | ".join(cells) + " |")
     out += ["", "## Cold start", ""]
@@ -840,7 +860,7 @@ def render(
     if profiles:
         out += ["", "## Profiles (py-spy, GIL holders, 100 Hz)", ""]
         for workload in WORKLOADS:
-            for key in TARGET_ORDER:
+            for key in ALL_TARGETS:
                 if (workload.key, key) in profiles:
                     out.append(f"**{TARGET_LABELS[key]}, {workload.label}.** ")
                     out[-1] += " ".join(profiles[(workload.key, key)])
@@ -853,6 +873,46 @@ def render(
     if extra:
         out += ["", "## Notes", ""] + [f"- {line}" for line in extra]
     return "\n".join(out) + "\n"
+
+
+def render_orm_split(
+    targets: dict[str, Target],
+    results: dict[tuple[str, str], list[Cell | None]],
+    failures: dict[tuple[str, str], str],
+) -> list[str]:
+    """The bare apps again with the SQLAlchemy ORM: how much of each gap is the ORM's."""
+    out = ["", "### The ORM's share: the bare apps with SQLAlchemy", ""]
+    out.append(
+        "The same bare apps with every query through a SQLAlchemy ORM session per request "
+        "(asyncio + asyncpg for Starlette, psycopg for Flask; the generated services' engine "
+        "settings), nothing else of the template. `bare + ORM ÷ bare` is what the ORM costs "
+        "by itself; `generated ÷ bare + ORM` is the rest: the framework layer (FastAPI over "
+        "Starlette; flask-smorest, marshmallow, Flask-SQLAlchemy) and the template's own code. "
+        "req/s (CPU ms per request); ratios of req/s, median of the per-run ratios."
+    )
+    out.append("")
+    head = ["workload", *(TARGET_LABELS[k] for k in ORM_ORDER), *(t for t, _, _ in ORM_RATIOS)]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for number, workload in enumerate(WORKLOADS, start=1):
+        row = [f"{number}. {workload.label}"]
+        for key in ORM_ORDER:
+            target = targets.get(key)
+            cells = [c for c in results.get((workload.key, key), []) if c]
+            if target is None or target.skipped:
+                row.append("skipped")
+            elif (workload.key, key) in failures:
+                row.append("failed")
+            elif not cells:
+                row.append("—")
+            else:
+                rps = statistics.median(c.rps for c in cells)
+                cpu = statistics.median(c.cpu_ms for c in cells)
+                row.append(f"{rps:.0f} ({cpu:.2f} ms)")
+        for _, top, bottom in ORM_RATIOS:
+            value = ratio(results, workload.key, top, bottom)
+            row.append("—" if value is None else f"{value:.2f}")
+        out.append("| " + " | ".join(row) + " |")
+    return out
 
 
 def framework_package(targets: dict[str, Target], framework: str) -> str:
@@ -976,35 +1036,31 @@ def measure(
         return databases[other], f"ran on the {other} variant's database ({framework} skipped)"
 
     bin_dir = BASELINES / ".venv" / "bin"
-    database, note = twin_database("fastapi")
-    port = free_port()
-    targets["starlette"] = Target(
-        "starlette", TARGET_LABELS["starlette"], "fastapi",
-        command=[
-            str(bin_dir / "uvicorn"), "starlette_app:app", "--host", "127.0.0.1", "--port",
-            str(port), "--workers", str(args.workers), "--no-access-log", "--log-level",
-            "warning", "--no-server-header",
-        ],
-        cwd=BASELINES, env=clean_env(DATABASE_URL=database.url, SECRET_KEY=secret),
-        port=port, database=database, log=logs / "starlette.log", note=note,
-    )  # fmt: skip
-    database, note = twin_database("flask")
-    port = free_port()
-    flask_env = service_env(database, secret, port, args.workers)
+    flask_env = service_env(next(iter(databases.values())), secret, free_port(), args.workers)
     gunicorn, source = gunicorn_settings(projects.get("flask"), flask_env)
-    command = [
-        str(bin_dir / "gunicorn"), "flask_app:app", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(args.workers), "--worker-class", gunicorn["worker_class"],
-        "--threads", gunicorn["threads"], "--keep-alive", gunicorn["keepalive"],
-        "--log-level", "warning", "--no-control-socket",
-    ]  # fmt: skip
-    if gunicorn.get("worker_tmp_dir") and gunicorn["worker_tmp_dir"] != "None":
-        command += ["--worker-tmp-dir", gunicorn["worker_tmp_dir"]]
-    targets["flask-bare"] = Target(
-        "flask-bare", TARGET_LABELS["flask-bare"], "flask", command=command, cwd=BASELINES,
-        env=clean_env(DATABASE_URL=database.url, SECRET_KEY=secret), port=port,
-        database=database, log=logs / "flask-bare.log", note=note,
-    )  # fmt: skip
+    for key, (framework, module) in BARE_APPS.items():
+        database, note = twin_database(framework)
+        port = free_port()
+        if framework == "fastapi":
+            command = [
+                str(bin_dir / "uvicorn"), f"{module}:app", "--host", "127.0.0.1", "--port",
+                str(port), "--workers", str(args.workers), "--no-access-log", "--log-level",
+                "warning", "--no-server-header",
+            ]  # fmt: skip
+        else:
+            command = [
+                str(bin_dir / "gunicorn"), f"{module}:app", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(args.workers), "--worker-class", gunicorn["worker_class"],
+                "--threads", gunicorn["threads"], "--keep-alive", gunicorn["keepalive"],
+                "--log-level", "warning", "--no-control-socket",
+            ]  # fmt: skip
+            if gunicorn.get("worker_tmp_dir") and gunicorn["worker_tmp_dir"] != "None":
+                command += ["--worker-tmp-dir", gunicorn["worker_tmp_dir"]]
+        targets[key] = Target(
+            key, TARGET_LABELS[key], framework, command=command, cwd=BASELINES,
+            env=clean_env(DATABASE_URL=database.url, SECRET_KEY=secret), port=port,
+            database=database, log=logs / f"{key}.log", note=note,
+        )  # fmt: skip
     notes = [
         f"Flask servers: gunicorn {gunicorn['worker_class']}, {args.workers} workers x "
         f"{gunicorn['threads']} threads, keep-alive {gunicorn['keepalive']} s (from {source})."
@@ -1020,7 +1076,7 @@ def measure(
         if migrated.returncode != 0:
             target.skipped = f"`{project.slug} migrate` failed: {tail(migrated.stderr)}"
             say(f"SKIPPING {target.label}: {target.skipped}")
-    for key in ("starlette", "flask-bare"):
+    for key in BARE_KEYS:
         target = targets[key]
         twin = next(
             (t for t in targets.values() if t.database is target.database and t.key in projects),
@@ -1043,12 +1099,12 @@ def measure(
         if target.skipped is None and target.database is not None:
             say(f"seeding {target.database.name} through the {framework} service's API")
             target.database.seed = seed(target.url)
-    for key in ("starlette", "flask-bare"):
+    for key in BARE_KEYS:
         target = targets[key]
         if not target.skipped and (target.database is None or target.database.seed is None):
             target.skipped = "its database could not be seeded (its generated twin did not start)"
             stop(target)
-    running = [targets[k] for k in TARGET_ORDER if k in targets and not targets[k].skipped]
+    running = [targets[k] for k in ALL_TARGETS if k in targets and not targets[k].skipped]
     notes += compare_task_json(running)
 
     workloads = [w for w in WORKLOADS if w.key in args.workload_keys]

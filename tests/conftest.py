@@ -81,7 +81,8 @@ def bake(output_dir: Path, **answers: str) -> Project:
     text = (path / "pyproject.toml").read_text()
     slug = re.search(r'^name = "([^"]+)"', text, re.M)
     package = re.search(r'module-name = "([^"]+)"', text)
-    assert slug and package, "pyproject.toml lacks the project or module name"
+    assert slug, "pyproject.toml lacks the project name"
+    assert package, "pyproject.toml lacks the module name"
     return Project(path, answers.get("framework", FRAMEWORKS[0]), slug[1], package[1])
 
 
@@ -91,7 +92,14 @@ def synced(project: Project) -> Project:
     return project
 
 
-@pytest.fixture(scope="session", params=FRAMEWORKS)
+def on_worker_of(framework: str) -> pytest.MarkDecorator:
+    """Keep a test on its framework's xdist worker (see addopts in pyproject.toml)."""
+    return pytest.mark.xdist_group(framework)
+
+
+@pytest.fixture(
+    scope="session", params=[pytest.param(name, marks=on_worker_of(name)) for name in FRAMEWORKS]
+)
 def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

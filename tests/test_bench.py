@@ -23,7 +23,8 @@ assert _spec.loader is not None
 bench = sys.modules["bench_run"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# One worker runs the whole module: its fixture syncs bench/baselines, which must not race.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
 NUMBER = re.compile(r"^\d+(\.\d+)?")
 

@@ -42,7 +42,7 @@ DEFAULTS = {
 slug_like = st.text(alphabet="abcxyz019-_ .A", min_size=0, max_size=12)
 package_like = st.one_of(
     st.text(alphabet="abcxyz019_-.A", min_size=0, max_size=12),
-    st.sampled_from(sorted(keyword.kwlist + ["os", "json", "fastapi", "flask", "test"])),
+    st.sampled_from(sorted([*keyword.kwlist, "os", "json", "fastapi", "flask", "test"])),
 )
 email_like = st.one_of(
     st.emails().map(str),
