@@ -301,8 +301,11 @@ def sync_baselines() -> None:
         raise SystemExit(f"bench: syncing bench/baselines failed: {tail(synced.stderr)}")
 
 
-def service_env(database: Database, secret: str, port: int, workers: int) -> dict[str, str]:
+def service_env(
+    database: Database, secret: str, port: int, workers: int, pool_size: int
+) -> dict[str, str]:
     return clean_env(
+        DATABASE_POOL_SIZE=str(pool_size),
         DATABASE_URL=database.url,
         ENVIRONMENT="production",
         SECRET_KEY=secret,
@@ -762,7 +765,8 @@ def render(
     warmup = f", after a {args.warmup} s warm-up" if args.warmup else ""
     out.append(
         f"Load: wrk -t{args.threads} -c{args.connections}, {args.duration} s per cell{warmup}, "
-        f"{runs}; loopback only. Servers: {args.workers} workers each."
+        f"{runs}; loopback only. Servers: {args.workers} workers each, "
+        f"{args.pool_size} database connections per worker (DATABASE_POOL_SIZE)."
     )
     out += ["", "| machine | |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in facts]
@@ -934,6 +938,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")),
         help="server workers for every target (WEB_CONCURRENCY, default 2)",
     )  # fmt: skip
+    parser.add_argument(
+        "--pool-size", type=int, default=5,
+        help="database connections each server worker keeps (DATABASE_POOL_SIZE, default 5): "
+        "six servers must fit in PostgreSQL's max_connections",
+    )  # fmt: skip
     parser.add_argument("--cold-starts", type=int, default=3, help="cold-start samples per variant")
     parser.add_argument(
         "--workloads", default=",".join(w.key for w in WORKLOADS),
@@ -955,8 +964,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.argv = argv
     if args.smoke:
         args.runs, args.duration, args.warmup, args.cold_starts = 1, 1, 0, 1
-    if min(args.runs, args.duration, args.workers, args.connections, args.threads) < 1:
-        parser.error("--runs, --duration, --workers, --connections and --threads must be ≥ 1")
+    counts = [args.runs, args.duration, args.workers, args.connections, args.threads]
+    counts.append(args.pool_size)
+    if min(counts) < 1:
+        parser.error(
+            "--runs, --duration, --workers, --connections, --threads and --pool-size must be ≥ 1"
+        )
     known = {w.key for w in WORKLOADS}
     chosen = [key.strip() for key in args.workloads.split(",") if key.strip()]
     if not chosen or not set(chosen) <= known:
@@ -1012,7 +1025,7 @@ def measure(
     logs.mkdir(exist_ok=True)
     for framework, project in projects.items():
         port = free_port()
-        env = service_env(databases[framework], secret, port, args.workers)
+        env = service_env(databases[framework], secret, port, args.workers, args.pool_size)
         env["BENCH_PACKAGE"] = project.package  # not read by the service; names it in the report
         targets[framework] = Target(
             framework, TARGET_LABELS[framework], framework,
@@ -1036,7 +1049,9 @@ def measure(
         return databases[other], f"ran on the {other} variant's database ({framework} skipped)"
 
     bin_dir = BASELINES / ".venv" / "bin"
-    flask_env = service_env(next(iter(databases.values())), secret, free_port(), args.workers)
+    flask_env = service_env(
+        next(iter(databases.values())), secret, free_port(), args.workers, args.pool_size
+    )
     gunicorn, source = gunicorn_settings(projects.get("flask"), flask_env)
     for key, (framework, module) in BARE_APPS.items():
         database, note = twin_database(framework)
@@ -1058,7 +1073,11 @@ def measure(
                 command += ["--worker-tmp-dir", gunicorn["worker_tmp_dir"]]
         targets[key] = Target(
             key, TARGET_LABELS[key], framework, command=command, cwd=BASELINES,
-            env=clean_env(DATABASE_URL=database.url, SECRET_KEY=secret), port=port,
+            env=clean_env(
+                DATABASE_URL=database.url, SECRET_KEY=secret,
+                DATABASE_POOL_SIZE=str(args.pool_size),
+            ),
+            port=port,
             database=database, log=logs / f"{key}.log", note=note,
         )  # fmt: skip
     notes = [

@@ -92,14 +92,7 @@ def synced(project: Project) -> Project:
     return project
 
 
-def on_worker_of(framework: str) -> pytest.MarkDecorator:
-    """Keep a test on its framework's xdist worker (see addopts in pyproject.toml)."""
-    return pytest.mark.xdist_group(framework)
-
-
-@pytest.fixture(
-    scope="session", params=[pytest.param(name, marks=on_worker_of(name)) for name in FRAMEWORKS]
-)
+@pytest.fixture(scope="session", params=FRAMEWORKS)
 def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

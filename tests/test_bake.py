@@ -16,7 +16,6 @@ from .conftest import (
     Project,
     bake,
     clean_env,
-    on_worker_of,
     synced,
 )
 
@@ -45,13 +44,7 @@ def answer_id(answers: dict[str, str]) -> str:
     )
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param(answers, id=answer_id(answers), marks=on_worker_of(answers["framework"]))
-        for answers in ANSWER_SETS
-    ],
-)
+@pytest.fixture(scope="module", params=ANSWER_SETS, ids=answer_id)
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
     answers: dict[str, str] = request.param
     return synced(bake(tmp_path_factory.mktemp("bake"), **answers))

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from starlette.types import ASGIApp
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.db import create_engine, get_sessionmaker
+from {{ cookiecutter.package_name }}.db import create_engine
+from {{ cookiecutter.package_name }}.dependencies import get_sessionmaker
 from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.security import create_access_token, hash_password
 from {{ cookiecutter.package_name }}.settings import Settings

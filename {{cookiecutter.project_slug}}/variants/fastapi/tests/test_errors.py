@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.db import SessionDep
+from {{ cookiecutter.package_name }}.dependencies import SessionDep
 from {{ cookiecutter.package_name }}.logs import JsonFormatter
 from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.settings import Settings

@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
 from .settings import Settings
@@ -28,6 +26,10 @@ def load_settings() -> Settings:
 
 def migrate(settings: Settings) -> None:
     """Upgrade the database to the newest migration."""
+    # Imported here: `serve` never needs Alembic, and every import slows its start.
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
     config_path = Path("alembic.ini")
     if not config_path.is_file():
         raise SystemExit("alembic.ini not found: run this command from the project's root folder.")

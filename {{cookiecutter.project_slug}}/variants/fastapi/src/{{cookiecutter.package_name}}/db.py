@@ -1,11 +1,9 @@
-"""Engine, declarative base and the session-per-request dependency."""
+"""The engine, the declarative base and the column types the models share."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -96,27 +94,3 @@ def _use_sqlite_transactions(engine: AsyncEngine) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The session factory the lifespan handler created for this application."""
-    # async: FastAPI would run a plain `def` dependency in its threadpool, on every request.
-    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
-    return sessionmaker
-
-
-async def get_session(
-    sessionmaker: Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)],
-) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the endpoint succeeds, rolled back otherwise."""
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-# Function scope: the commit happens before the response is sent, so a failed commit is a 5xx.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from .db import SessionDep
+from .dependencies import SessionDep, SettingsDep
 from .errors import problem_responses
-from .settings import SettingsDep
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from fastapi import Depends, Request
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -91,12 +90,3 @@ class Settings(BaseSettings):
         if self.log_format is None:
             return self.environment == "production"
         return self.log_format == "json"
-
-
-async def get_settings(request: Request) -> Settings:
-    """The settings this application was created with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -5,9 +5,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
-from ..db import SessionDep
+from ..dependencies import SessionDep, SettingsDep
 from ..security import InvalidTokenError, decode_access_token
-from ..settings import SettingsDep
 from .models import User
 from .service import get_active_user
 

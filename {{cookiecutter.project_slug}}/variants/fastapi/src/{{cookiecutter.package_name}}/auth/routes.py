@@ -3,10 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from ..db import SessionDep
+from ..dependencies import SessionDep, SettingsDep
 from ..errors import problem_responses
 from ..security import create_access_token
-from ..settings import SettingsDep
 from .dependencies import CurrentUser, throttle_login
 from .schemas import Token, UserCreate, UserRead
 from .service import EmailAlreadyRegisteredError, authenticate_user, register_user

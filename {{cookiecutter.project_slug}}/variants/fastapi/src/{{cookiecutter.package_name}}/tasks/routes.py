@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from ..auth.dependencies import CurrentUser
-from ..db import SessionDep
+from ..dependencies import SessionDep
 from ..errors import problem_responses
 from . import service
 from .models import Task
