@@ -131,7 +131,6 @@ TARGET_ORDER = ["fastapi", "starlette", "flask", "flask-bare"]
 # they split each generated ÷ bare gap into the ORM's share and the rest.
 ORM_ORDER = ["starlette-orm", "flask-orm"]
 ALL_TARGETS = TARGET_ORDER + ORM_ORDER
-BARE_KEYS = ("starlette", "starlette-orm", "flask-bare", "flask-orm")
 TARGET_LABELS = {
     "fastapi": "FastAPI (generated)",
     "starlette": "Starlette (bare)",
@@ -1095,7 +1094,7 @@ def measure(
         if migrated.returncode != 0:
             target.skipped = f"`{project.slug} migrate` failed: {tail(migrated.stderr)}"
             say(f"SKIPPING {target.label}: {target.skipped}")
-    for key in BARE_KEYS:
+    for key in BARE_APPS:
         target = targets[key]
         twin = next(
             (t for t in targets.values() if t.database is target.database and t.key in projects),
@@ -1118,7 +1117,7 @@ def measure(
         if target.skipped is None and target.database is not None:
             say(f"seeding {target.database.name} through the {framework} service's API")
             target.database.seed = seed(target.url)
-    for key in BARE_KEYS:
+    for key in BARE_APPS:
         target = targets[key]
         if not target.skipped and (target.database is None or target.database.seed is None):
             target.skipped = "its database could not be seeded (its generated twin did not start)"

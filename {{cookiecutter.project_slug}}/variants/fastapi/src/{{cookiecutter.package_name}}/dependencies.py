@@ -1,7 +1,8 @@
 """What routes get from the application's state: its settings and a session per request.
 
 Kept apart from settings.py and db.py, which the command line, Alembic and the models
-import without FastAPI.
+import without FastAPI. All of them are `async def`: FastAPI would run a plain `def`
+dependency in its threadpool, on every request.
 """
 
 from collections.abc import AsyncIterator
@@ -11,9 +12,6 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .settings import Settings
-
-# async, all of them: FastAPI would run a plain `def` dependency in its threadpool, on
-# every request.
 
 
 async def get_settings(request: Request) -> Settings:
