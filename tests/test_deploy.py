@@ -415,11 +415,14 @@ def test_generated_workflow_covers_lint_types_tests_and_image(baked: Project) ->
         # setup-uv publishes no moving major tags since v8: a full version or a commit.
         assert re.fullmatch(r"v\d+\.\d+\.\d+|[0-9a-f]{40}", action.split("@")[1]), action
     assert any(u.startswith("astral-sh/setup-uv@") for u in uses)
-    assert any(u.startswith("docker/build-push-action@") for u in uses) or "docker build" in runs
+    assert any(u.startswith("docker/build-push-action@") for u in uses) or re.search(
+        r"docker build|make docker-build", runs
+    )
     postgres_jobs = [
         job
         for job in workflow["jobs"].values()
         if any("postgres" in str(s.get("image")) for s in job.get("services", {}).values())
+        and "pytest" in json.dumps(job["steps"])
     ]
     assert postgres_jobs
     assert all("TEST_DATABASE_URL" in j.get("env", {}) for j in postgres_jobs)
