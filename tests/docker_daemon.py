@@ -97,8 +97,6 @@ def unavailable_reason() -> str | None:
     """None when a private daemon can be started here, else why not."""
     if sys.platform != "linux":
         return "a private Docker daemon needs Linux"
-    if os.geteuid() != 0:
-        return "a private Docker daemon and debootstrap need root"
     missing = [
         name
         for name in (DOCKERD, CONTAINERD, DOCKER_CLI, "debootstrap", "make")
@@ -106,6 +104,8 @@ def unavailable_reason() -> str | None:
     ]
     if missing:
         return f"not installed: {', '.join(missing)} (apt-get install docker.io debootstrap make)"
+    if os.geteuid() != 0:
+        return "a private Docker daemon and debootstrap need root"
     return None
 
 
