@@ -19,6 +19,7 @@ under DIR and unmounts what it left mounted; .ci/run calls it on exit. Stdlib on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -119,11 +120,15 @@ def start(parent: str | None = PARENT) -> Daemon:
     daemon = Daemon(root)
     try:
         containerd_socket = _start_containerd(daemon)
+        # Not the machine's /etc/docker/daemon.json; the identity key stays in `root` too.
+        config = root / "daemon.json"
+        config.write_text(json.dumps({"deprecated-key-path": str(root / "key.json")}))
         log = (root / "dockerd.log").open("wb")
         daemon.processes.append(
             subprocess.Popen(
                 [
                     DOCKERD,
+                    f"--config-file={config}",
                     f"--containerd={containerd_socket}",
                     f"--host={daemon.host}",
                     f"--data-root={root / 'data'}",
