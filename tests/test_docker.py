@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -225,6 +226,37 @@ def test_without_docker_ci_fails_and_elsewhere_skips(
     with pytest.raises(outcome, match=reason) as raised:
         start_daemon()
     assert "not installed: /nonexistent/dockerd" in str(raised.value)
+
+
+def test_cleanup_stops_and_unmounts_what_a_killed_session_left() -> None:
+    """.ci/run's exit trap: a session killed with its daemon running leaves nothing behind."""
+    if docker_daemon.unavailable_reason():
+        start_daemon()  # fails under CI=true, skips elsewhere, with the reason
+    # Not tmp_path: the daemon's socket paths must stay under 108 bytes.
+    tmp_path = Path(tempfile.mkdtemp(prefix="pyapi-ci-"))
+    session = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from tests import docker_daemon; docker_daemon.start(); "
+         "print('up', flush=True); time.sleep(600)"],
+        cwd=Path(__file__).parents[1], env=os.environ | {"PYAPI_DOCKER_TMP": str(tmp_path)},
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert session.stdout is not None
+    assert session.stdout.readline() == "up\n"
+    session.kill()
+    session.wait(timeout=10)
+    [root] = tmp_path.glob("pyapi-docker-*")
+    left = [pid for pid in docker_daemon._pids() if str(root) in docker_daemon._cmdline(pid)]
+    assert len(left) == 2, "dockerd and containerd should outlive the killed session"
+    cleanup = subprocess.run(
+        [sys.executable, "tests/docker_daemon.py", "cleanup", str(tmp_path)],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in left)
+    assert docker_daemon._mounts_under(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+    tmp_path.rmdir()
 
 
 # --- The image ----------------------------------------------------------------------------
