@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,8 +262,12 @@ def test_cleanup_stops_and_unmounts_what_a_killed_session_left() -> None:
 # --- The image ----------------------------------------------------------------------------
 
 
-def test_image_is_under_300_mb(daemon: Daemon, image: Image) -> None:
+def test_image_is_under_300_mb(
+    daemon: Daemon, image: Image, record_property: Callable[[str, object], None]
+) -> None:
     size = inspect(daemon, image.tag)["Size"]
+    record_property("image_megabytes", round(size / 1e6))  # in --junit-xml reports
+    record_property("build_seconds", round(image.build_seconds, 1))
     assert size < MAX_IMAGE_BYTES, f"{image.tag} is {size / 1e6:.0f} MB"
 
 
