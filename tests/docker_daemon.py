@@ -3,7 +3,8 @@ generated Dockerfile builds from (CI reaches no container registry, only PyPI an
 
 The daemon (Debian's docker.io: dockerd, containerd, and the /usr/bin/docker CLI whose
 built-in BuildKit needs no buildx plugin) runs on a socket, data root and exec root of its
-own, with its own containerd: a daemon someone else started is never touched.
+own, with its own containerd: a daemon someone else started is never touched. Its data
+root is a tmpfs, so stopping it frees the images at once instead of deleting them file by file.
 
 The stand-ins, built from what CI can reach:
 - the Python image: `debootstrap --variant=minbase` of the Debian suite the Dockerfile's
@@ -42,6 +43,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cook
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 STOP_TIMEOUT = 30  # seconds a daemon gets to stop before SIGKILL
+DATA_ROOT_SIZE = "6g"  # an upper bound; a tmpfs holds only what is written (~1.5 GB here)
 # Where daemons get their private folders; .ci/run points it at a folder it cleans up on exit.
 PARENT = os.environ.get("PYAPI_DOCKER_TMP") or None
 
@@ -119,6 +121,14 @@ def start(parent: str | None = PARENT) -> Daemon:
     root = Path(tempfile.mkdtemp(prefix="pyapi-docker-", dir=parent))
     daemon = Daemon(root)
     try:
+        # Images and layers in memory: removing a disk data root of ~1 GB of small files
+        # took 20 s on a busy machine; unmounting a tmpfs frees it at once.
+        (root / "data").mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DATA_ROOT_SIZE},mode=0710", "tmpfs",
+             str(root / "data")],
+            check=True, timeout=30,
+        )  # fmt: skip
         containerd_socket = _start_containerd(daemon)
         # Not the machine's /etc/docker/daemon.json; the identity key stays in `root` too.
         config = root / "daemon.json"
