@@ -280,7 +280,7 @@ def image_files(daemon: Daemon, image: Image) -> list[str]:
         )
         assert export.stdout is not None
         with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
-            names = ["/" + member.name.lstrip("./") for member in tar]
+            names = ["/" + member.name.removeprefix("./").lstrip("/") for member in tar]
         assert export.wait(timeout=120) == 0
     finally:
         daemon.docker("rm", created, check=False)
@@ -289,6 +289,7 @@ def image_files(daemon: Daemon, image: Image) -> list[str]:
 
 def test_image_holds_no_secrets_tests_vcs_or_dev_tools(daemon: Daemon, image: Image) -> None:
     files = image_files(daemon, image)
+    assert {"/app/alembic.ini", "/app/migrations/env.py", "/etc/passwd"} <= set(files)
     assert "/app/.venv/bin/python" in files or "/app/.venv/bin/python3" in files
     site_packages = {
         path.rsplit("/", 1)[0] for path in files if re.search(r"/site-packages/[^/]+$", path)
@@ -298,7 +299,7 @@ def test_image_holds_no_secrets_tests_vcs_or_dev_tools(daemon: Daemon, image: Im
     assert f"{packages}/{image.project.package}/__init__.py" in files, "project not installed"
     leaks = [
         path for path in files
-        if path.rsplit("/", 1)[-1] in {".env", ".git"}
+        if (name := path.rsplit("/", 1)[-1]) in {".env", ".git"} or name.startswith(".env.")
         or path.startswith(("/app/tests/", "/app/src/", f"{packages}/tests/"))
         or path.startswith(tuple(f"{packages}/{tool}/" for tool in DEV_TOOLS))
         or path in {f"/app/.venv/bin/{tool}" for tool in DEV_TOOLS}
