@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,11 +263,12 @@ def test_cleanup_stops_and_unmounts_what_a_killed_session_left() -> None:
 
 
 def test_image_is_under_300_mb(
-    daemon: Daemon, image: Image, record_property: Callable[[str, object], None]
+    daemon: Daemon, image: Image, request: pytest.FixtureRequest
 ) -> None:
     size = inspect(daemon, image.tag)["Size"]
-    record_property("image_megabytes", round(size / 1e6))  # in --junit-xml reports
-    record_property("build_seconds", round(image.build_seconds, 1))
+    measured = request.node.user_properties  # shown in --junit-xml reports
+    measured.append(("image_megabytes", round(size / 1e6)))
+    measured.append(("build_seconds", round(image.build_seconds, 1)))
     assert size < MAX_IMAGE_BYTES, f"{image.tag} is {size / 1e6:.0f} MB"
 
 
@@ -336,7 +337,11 @@ def test_healthcheck_becomes_healthy(daemon: Daemon, container: Container) -> No
 
 
 def test_docker_stop_under_load_loses_no_acknowledged_write(
-    daemon: Daemon, image: Image, database: str, container: Container
+    daemon: Daemon,
+    image: Image,
+    database: str,
+    container: Container,
+    request: pytest.FixtureRequest,
 ) -> None:
     """`docker stop` (SIGTERM, then SIGKILL after --time) while requests are in flight."""
     with serving(daemon, image, database, GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT)) as stopping:
@@ -365,6 +370,7 @@ def test_docker_stop_under_load_loses_no_acknowledged_write(
         state = inspect(daemon, stopping.name)["State"]
         assert state["ExitCode"] == 0, logs(daemon, stopping.name)
         assert not state["OOMKilled"]
+        request.node.user_properties.append(("stop_seconds", round(stop_seconds, 2)))
         assert stop_seconds < GRACEFUL_TIMEOUT, f"docker stop took {stop_seconds:.1f} s"
     acknowledged = {
         r.json()["id"] for r in results if isinstance(r, httpx.Response) and r.status_code == 201
