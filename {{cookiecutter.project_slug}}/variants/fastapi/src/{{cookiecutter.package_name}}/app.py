@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import DESCRIPTION, PROJECT_NAME, VERSION, health
+from .docs import OPENAPI_TAGS, operation_id
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "title": PROJECT_NAME,
         "description": DESCRIPTION,
         "version": VERSION,
+        "openapi_tags": OPENAPI_TAGS,
+        "generate_unique_id_function": operation_id,
         "lifespan": lifespan,
     }
     if settings.docs_enabled:
@@ -99,6 +102,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             version=app.version,
             description=app.description,
             routes=app.routes,
+            tags=app.openapi_tags,
         )
         add_problem_schema(schema)
         app.openapi_schema = schema

@@ -24,13 +24,15 @@ class Readiness(Health):
     database: Literal["ok"] = "ok"
 
 
-@router.get("")
+@router.get("", response_description="The service is alive")
 async def health() -> Health:
+    """Liveness: answers without touching anything external."""
     return Health()
 
 
-@router.get("/ready", responses=problem_responses(503))
+@router.get("/ready", response_description="The service can serve", responses=problem_responses(503))
 async def ready(session: SessionDep, settings: SettingsDep) -> Readiness:
+    """Readiness: the database answers within the configured timeout."""
     try:
         async with asyncio.timeout(settings.database_timeout):
             await session.execute(text("SELECT 1"))

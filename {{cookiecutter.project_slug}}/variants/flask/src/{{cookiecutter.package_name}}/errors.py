@@ -44,19 +44,22 @@ LOCATIONS = {
 
 
 class FieldErrorSchema(ma.Schema):
-    loc = ma.fields.List(ma.fields.Raw(), required=True)
+    loc = ma.fields.List(
+        ma.fields.Raw(metadata={"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+        required=True,
+    )
     msg = ma.fields.String(required=True)
     type = ma.fields.String(required=True)
 
 
 class ProblemSchema(ma.Schema):
-    """Documents the body of every error response."""
+    """RFC 9457 problem details: the body of every error response."""
 
-    type = ma.fields.String(required=True, metadata={"example": "about:blank"})
+    type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     status = ma.fields.Integer(required=True)
     detail = ma.fields.String(required=True)
-    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))  # validation errors (422) only
 
 
 def problem_response(
@@ -135,6 +138,10 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
         else:
             detail = data.get("message") or error.description or HTTPStatus(status).phrase
         return problem_response(status, detail, headers=headers)
+
+    def _register_pagination_header(self) -> None:
+        # No route uses flask-smorest's pagination (the task list answers a page object).
+        pass
 
     def _register_responses(self) -> None:
         # flask-smorest documents its error responses as application/json; ours are problem+json.

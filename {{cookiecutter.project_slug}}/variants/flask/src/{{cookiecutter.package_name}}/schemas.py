@@ -1,5 +1,6 @@
 """Schema pieces shared by every feature."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -29,6 +30,13 @@ class Text(ma.fields.String):
             except UnicodeEncodeError:
                 raise self.make_error("surrogate") from None
         return text.strip() if self.strip else text
+
+
+class Timestamp(ma.fields.DateTime):
+    """RFC 3339 in UTC with a `Z`, as pydantic writes it: 2026-12-03T06:44:39.970213Z."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class RequestSchema(ma.Schema):
