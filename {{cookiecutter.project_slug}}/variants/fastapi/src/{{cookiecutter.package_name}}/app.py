@@ -13,10 +13,10 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import DESCRIPTION, PROJECT_NAME, VERSION, health
-from .docs import OPENAPI_TAGS, operation_id
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
+from .docs import OPENAPI_TAGS, operation_id
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
 from .middleware import (

@@ -30,7 +30,9 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready", response_description="The service can serve", responses=problem_responses(503))
+@router.get(
+    "/ready", response_description="The service can serve", responses=problem_responses(503)
+)
 async def ready(session: SessionDep, settings: SettingsDep) -> Readiness:
     """Readiness: the database answers within the configured timeout."""
     try:

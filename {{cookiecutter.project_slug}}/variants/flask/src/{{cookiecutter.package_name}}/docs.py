@@ -7,8 +7,9 @@ from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
-from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Blueprint, Response, send_from_directory
 from openapi_ui_bundles import redoc
 from werkzeug.exceptions import NotFound
@@ -66,7 +67,7 @@ def spec_kwargs() -> dict[str, Any]:
     return {"marshmallow_plugin": SchemaPlugin(), "extra_plugins": [OperationParametersPlugin()]}
 
 
-class SchemaConverter(OpenAPIConverter):  # type: ignore[misc]
+class SchemaConverter(OpenAPIConverter):
     """Renders marshmallow schemas as pydantic renders the FastAPI variant's models.
 
     Titles, descriptions from docstrings, `anyOf` for nullable fields, enums as their own
@@ -74,7 +75,7 @@ class SchemaConverter(OpenAPIConverter):  # type: ignore[misc]
     """
 
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
-        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)  # type: ignore[no-untyped-call]
         schema_cls = resolve_schema_cls(schema)
         # pydantic documents neither; its request models ignore unknown fields, as ours do.
         jsonschema.pop("additionalProperties", None)
@@ -84,13 +85,15 @@ class SchemaConverter(OpenAPIConverter):  # type: ignore[misc]
         return jsonschema
 
     def fields2jsonschema(self, fields: Any, *, partial: Any = None) -> dict[str, Any]:
-        jsonschema: dict[str, Any] = super().fields2jsonschema(fields, partial=partial)
+        jsonschema: dict[str, Any] = super().fields2jsonschema(  # type: ignore[no-untyped-call]
+            fields, partial=partial
+        )
         if "required" in jsonschema:  # in declaration order, as pydantic lists them
             names = [field.data_key or name for name, field in fields.items()]
             jsonschema["required"].sort(key=names.index)
         return jsonschema
 
-    def field2property(self, field: ma.fields.Field) -> dict[str, Any]:
+    def field2property(self, field: ma.fields.Field[Any]) -> dict[str, Any]:
         if isinstance(field, ma.fields.Enum):
             prop = self.enum2ref(field)
         elif isinstance(field, ma.fields.Constant):
@@ -103,7 +106,9 @@ class SchemaConverter(OpenAPIConverter):  # type: ignore[misc]
             return prop
         types = prop.get("type")
         if isinstance(types, list) and "null" in types:
-            outer = {key: prop.pop(key) for key in ("default", "description") if key in prop}
+            outer: dict[str, Any] = {
+                key: prop.pop(key) for key in ("default", "description") if key in prop
+            }
             if outer.get("default", ...) is None:  # FastAPI leaves every null out of its document
                 del outer["default"]
             prop["type"] = next(kind for kind in types if kind != "null")
@@ -112,30 +117,28 @@ class SchemaConverter(OpenAPIConverter):  # type: ignore[misc]
             prop["title"] = title(field.name)
         return prop
 
-    def enum2ref(self, field: ma.fields.Enum) -> dict[str, Any]:
+    def enum2ref(self, field: ma.fields.Enum[Any]) -> dict[str, Any]:
         """A reference to the enum's own component, registered on first use."""
         name = field.enum.__name__
         if name not in self.spec.components.schemas:
             values = [member.value for member in field.enum]
-            self.spec.components.schema(
-                name, {"enum": values, "title": name, "type": "string"}
-            )
+            self.spec.components.schema(name, {"enum": values, "title": name, "type": "string"})
         prop: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
         if field.load_default is not ma.missing and field.load_default is not None:
             prop["default"] = field.load_default.value
         return prop
 
 
-class SchemaPlugin(MarshmallowPlugin):  # type: ignore[misc]
+class SchemaPlugin(MarshmallowPlugin):
     Converter = SchemaConverter
 
 
-class OperationParametersPlugin(BasePlugin):  # type: ignore[misc]
+class OperationParametersPlugin(BasePlugin):
     """Path parameters in each operation, titled, as FastAPI documents them."""
 
     def path_helper(
         self,
-        path: str | None = None,
+        path: str | None = None,  # noqa: ARG002 - apispec passes it by name
         operations: dict[str, Any] | None = None,
         parameters: list[dict[str, Any]] | None = None,
         **_kwargs: Any,

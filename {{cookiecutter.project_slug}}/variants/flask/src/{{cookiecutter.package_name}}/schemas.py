@@ -35,7 +35,7 @@ class Text(ma.fields.String):
 class Timestamp(ma.fields.DateTime):
     """RFC 3339 in UTC with a `Z`, as pydantic writes it: 2026-12-03T06:44:39.970213Z."""
 
-    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+    def _serialize(self, value: datetime | None, *_args: Any, **_kwargs: Any) -> str | None:
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

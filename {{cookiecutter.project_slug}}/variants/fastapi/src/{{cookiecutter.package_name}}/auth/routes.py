@@ -28,9 +28,7 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.post(
-    "/token", response_description="A bearer token", responses=problem_responses(401, 429)
-)
+@router.post("/token", response_description="A bearer token", responses=problem_responses(401, 429))
 async def login(
     form: Annotated[LoginForm, Depends(throttled_login_form)],
     session: SessionDep,
@@ -45,7 +43,11 @@ async def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     access = create_access_token(str(user.id), settings)
-    return Token(access_token=access.token, expires_in=access.expires_in)
+    return Token(
+        access_token=access.token,
+        token_type="bearer",  # noqa: S106 - a token type, not a secret
+        expires_in=access.expires_in,
+    )
 
 
 @users_router.get("/me", response_description="The user", responses=problem_responses(401))

@@ -29,7 +29,7 @@ class TaskUpdate(BaseModel):
 
     # MISSING: a field not sent is neither validated nor dumped, and not documented as nullable.
     title: Title | MISSING = MISSING
-    description: Description | None | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
     priority: Priority | MISSING = MISSING
     done: bool | MISSING = MISSING
 
