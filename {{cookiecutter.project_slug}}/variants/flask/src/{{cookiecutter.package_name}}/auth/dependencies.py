@@ -35,7 +35,7 @@ def authenticate_request() -> User:
     """The active user whose bearer token came with this request; a 401 otherwise."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise unauthorized("Not authenticated.")
+        raise unauthorized("Not authenticated")
     try:
         subject = decode_access_token(token, get_settings())
     except InvalidTokenError as exc:

@@ -1,13 +1,14 @@
 from typing import Any, TypedDict
 
 import marshmallow as ma
-from marshmallow.validate import Length
 
-from ..schemas import RequestSchema, Text, Timestamp
+from ..schemas import Length, RequestSchema, Text, Timestamp
 
 
 class EmailAddress(ma.fields.Email):
     """An email address, lower-cased: addresses are compared case-insensitively."""
+
+    default_error_messages = {"invalid": "value is not a valid email address"}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()

@@ -1,9 +1,8 @@
 from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
-from marshmallow.validate import Length, Range
 
-from ..schemas import RequestSchema, Text, Timestamp
+from ..schemas import Length, Range, RequestSchema, Text, Timestamp
 from .models import Priority
 
 # Ids and offsets are PostgreSQL integers: anything larger names nothing.
@@ -66,7 +65,7 @@ class TaskQuery(TypedDict):
     offset: int
 
 
-class TaskQueryArgs(ma.Schema):
+class TaskQueryArgs(RequestSchema):
     """Filters and paging for the task list (the route refuses unknown parameters)."""
 
     done = ma.fields.Boolean()
