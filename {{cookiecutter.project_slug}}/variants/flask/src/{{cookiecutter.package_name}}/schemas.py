@@ -4,8 +4,8 @@ Field errors speak as pydantic's do in the FastAPI variant (message and error ty
 client reads the same 422 from either service.
 """
 
-from datetime import UTC, datetime
 from collections.abc import Sized
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
