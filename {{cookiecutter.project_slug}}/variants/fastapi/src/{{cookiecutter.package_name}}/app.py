@@ -16,7 +16,7 @@ from . import DESCRIPTION, PROJECT_NAME, VERSION, health
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
-from .docs import OPENAPI_TAGS, operation_id
+from .docs import OPENAPI_TAGS, SERVERS, operation_id
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
 from .middleware import (
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "description": DESCRIPTION,
         "version": VERSION,
         "openapi_tags": OPENAPI_TAGS,
+        "servers": SERVERS,
         "generate_unique_id_function": operation_id,
         "lifespan": lifespan,
     }
@@ -103,6 +104,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
             tags=app.openapi_tags,
+            servers=app.servers,
         )
         add_problem_schema(schema)
         app.openapi_schema = schema

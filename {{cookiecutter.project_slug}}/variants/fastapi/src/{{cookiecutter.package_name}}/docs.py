@@ -12,6 +12,11 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "tasks", "description": "The current user's tasks."},
 ]
 
+# Relative to wherever the document is served: the service itself.
+SERVERS = [{"url": "/"}]
+# Routes anyone may call say so, rather than leave a reader to guess.
+PUBLIC: dict[str, Any] = {"security": []}
+
 
 def operation_id(route: APIRoute) -> str:
     """Each operation is named after its endpoint function: short, stable, the same in Flask."""

@@ -51,6 +51,10 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
                 doc["docstring"] = about
 
 
+# Routes anyone may call say so, rather than leave a reader to guess.
+public: Callable[[Any], Any] = Blueprint.doc(security=[])
+
+
 def problem_responses(*statuses: int) -> Callable[[Any], Any]:
     """Document the problem details a route can answer (FastAPI's `responses=` twin)."""
     responses = {

@@ -42,7 +42,8 @@ def openapi_config(settings: Settings) -> dict[str, Any]:
         "API_TITLE": PROJECT_NAME,
         "API_VERSION": VERSION,
         "OPENAPI_VERSION": "3.1.0",
-        "API_SPEC_OPTIONS": {"info": {"description": DESCRIPTION}},
+        # Servers: relative to wherever the document is served, the service itself.
+        "API_SPEC_OPTIONS": {"info": {"description": DESCRIPTION}, "servers": [{"url": "/"}]},
         "OPENAPI_URL_PREFIX": None,
     }
     if settings.docs_enabled:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 
-from .api import Blueprint, problem_responses
+from .api import Blueprint, problem_responses, public
 from .db import db
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ class ReadinessSchema(HealthSchema):
 
 
 @blp.route("", methods=["GET"])
+@public
 @blp.response(200, HealthSchema, description="The service is alive")
 def health() -> dict[str, str]:
     """Liveness: answers without touching anything external."""
@@ -31,6 +32,7 @@ def health() -> dict[str, str]:
 
 
 @blp.route("/ready", methods=["GET"])
+@public
 @blp.response(200, ReadinessSchema, description="The service can serve")
 @problem_responses(503)
 def ready() -> dict[str, str]:

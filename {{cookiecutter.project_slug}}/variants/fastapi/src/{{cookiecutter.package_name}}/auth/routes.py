@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from ..dependencies import SessionDep, SettingsDep
+from ..docs import PUBLIC
 from ..errors import problem_responses
 from ..security import create_access_token
 from .dependencies import CurrentUser, throttled_login_form
@@ -18,6 +19,7 @@ users_router = APIRouter(prefix="/users", tags=["users"])
     status_code=status.HTTP_201_CREATED,
     response_description="The new user",
     responses=problem_responses(409),
+    openapi_extra=PUBLIC,
 )
 async def register(data: UserCreate, session: SessionDep) -> UserRead:
     """Create an account. The email is stored lower-cased and must be unused."""
@@ -28,7 +30,12 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.post("/token", response_description="A bearer token", responses=problem_responses(401, 429))
+@router.post(
+    "/token",
+    response_description="A bearer token",
+    responses=problem_responses(401, 429),
+    openapi_extra=PUBLIC,
+)
 async def login(
     form: Annotated[LoginForm, Depends(throttled_login_form)],
     session: SessionDep,

@@ -1,6 +1,6 @@
 from werkzeug.exceptions import Conflict
 
-from ..api import Blueprint, problem_responses
+from ..api import Blueprint, problem_responses, public
 from ..security import create_access_token
 from ..settings import get_settings
 from .dependencies import auth_required, current_user, throttle_login, unauthorized
@@ -20,6 +20,7 @@ users_blp = Blueprint("users", __name__, url_prefix="/users", description="The c
 
 
 @blp.route("/register", methods=["POST"])
+@public
 @blp.arguments(UserCreateSchema)
 @blp.response(201, UserReadSchema, description="The new user")
 @problem_responses(400, 409, 422)
@@ -32,6 +33,7 @@ def register(data: NewUser) -> User:
 
 
 @blp.route("/token", methods=["POST"])
+@public
 @blp.arguments(LoginFormSchema, location="form")
 @blp.response(200, TokenSchema, description="A bearer token")
 @problem_responses(400, 401, 422, 429)
