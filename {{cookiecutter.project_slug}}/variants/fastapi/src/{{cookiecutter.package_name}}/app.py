@@ -16,7 +16,7 @@ from . import DESCRIPTION, PROJECT_NAME, VERSION, health
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
-from .docs import OPENAPI_TAGS, SERVERS, operation_id
+from .docs import LICENSE_INFO, OPENAPI_TAGS, SERVERS, operation_id
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
 from .middleware import (
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "version": VERSION,
         "openapi_tags": OPENAPI_TAGS,
         "servers": SERVERS,
+        "license_info": LICENSE_INFO,
         "generate_unique_id_function": operation_id,
         "lifespan": lifespan,
     }
@@ -105,6 +106,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
             tags=app.openapi_tags,
             servers=app.servers,
+            license_info=app.license_info,
         )
         add_problem_schema(schema)
         app.openapi_schema = schema

@@ -4,6 +4,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from . import LICENSE
+
 # In the order the Flask variant registers its blueprints, so both documents list them alike.
 OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "health", "description": "Probes for the platform."},
@@ -12,6 +14,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "tasks", "description": "The current user's tasks."},
 ]
 
+# The generated project's license, by name (an SPDX id for MIT and Apache-2.0).
+LICENSE_INFO = {"name": LICENSE}
 # Relative to wherever the document is served: the service itself.
 SERVERS = [{"url": "/"}]
 # Routes anyone may call say so, rather than leave a reader to guess.

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, send_from_directory
 from openapi_ui_bundles import redoc
 from werkzeug.exceptions import NotFound
 
-from . import DESCRIPTION, PROJECT_NAME, VERSION
+from . import DESCRIPTION, LICENSE, PROJECT_NAME, VERSION
 from .api import title
 from .auth.dependencies import TOKEN_URL
 from .settings import Settings
@@ -43,7 +43,10 @@ def openapi_config(settings: Settings) -> dict[str, Any]:
         "API_VERSION": VERSION,
         "OPENAPI_VERSION": "3.1.0",
         # Servers: relative to wherever the document is served, the service itself.
-        "API_SPEC_OPTIONS": {"info": {"description": DESCRIPTION}, "servers": [{"url": "/"}]},
+        "API_SPEC_OPTIONS": {
+            "info": {"description": DESCRIPTION, "license": {"name": LICENSE}},
+            "servers": [{"url": "/"}],
+        },
         "OPENAPI_URL_PREFIX": None,
     }
     if settings.docs_enabled:
