@@ -14,8 +14,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "tasks", "description": "The current user's tasks."},
 ]
 
-# The generated project's license, by name (an SPDX id for MIT and Apache-2.0).
-LICENSE_INFO = {"name": LICENSE}
+# The project's license; MIT and Apache-2.0 are SPDX identifiers, "Proprietary" is not.
+LICENSE_INFO = {"name": LICENSE} | ({"identifier": LICENSE} if LICENSE != "Proprietary" else {})
 # Relative to wherever the document is served: the service itself.
 SERVERS = [{"url": "/"}]
 # Routes anyone may call say so, rather than leave a reader to guess.

@@ -44,7 +44,7 @@ def openapi_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.1.0",
         # Servers: relative to wherever the document is served, the service itself.
         "API_SPEC_OPTIONS": {
-            "info": {"description": DESCRIPTION, "license": {"name": LICENSE}},
+            "info": {"description": DESCRIPTION, "license": license_info()},
             "servers": [{"url": "/"}],
         },
         "OPENAPI_URL_PREFIX": None,
@@ -59,6 +59,11 @@ def openapi_config(settings: Settings) -> dict[str, Any]:
             "OPENAPI_REDOC_URL": f"{ASSETS_URL}/redoc.standalone.js",
         }
     return config
+
+
+def license_info() -> dict[str, str]:
+    """The project's license; MIT and Apache-2.0 are SPDX identifiers, "Proprietary" is not."""
+    return {"name": LICENSE} | ({"identifier": LICENSE} if LICENSE != "Proprietary" else {})
 
 
 def bearer_scheme() -> dict[str, Any]:
