@@ -85,6 +85,27 @@ async def test_field_errors_speak_as_pydantic_does(
     assert (error["type"], error["msg"]) == (error_type, message)
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "error_type"),
+    [
+        (b"", "application/json", "missing"),
+        (b"title=x", "application/x-www-form-urlencoded", "model_attributes_type"),
+        (b'{"title": "x"}', "text/plain", "model_attributes_type"),
+        (b'{"title": ', "application/json", "json_invalid"),
+        (b'{"title": "x", "description": "\\ud800"}', "application/json", "string_unicode"),
+    ],
+)
+async def test_a_body_that_is_no_valid_json_object_is_422(
+    auth_client: httpx.AsyncClient, content: bytes, content_type: str, error_type: str
+) -> None:
+    response = await auth_client.post(
+        TASKS, content=content, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["loc"][0], error["type"]) == ("body", error_type)
+
+
 async def test_timestamps_are_rfc3339_in_utc_with_z(auth_client: httpx.AsyncClient) -> None:
     task = await create(auth_client)
     for stamp in (task["created_at"], task["updated_at"]):

@@ -92,6 +92,26 @@ def test_field_errors_speak_as_pydantic_does(
     assert (error["type"], error["msg"]) == (error_type, message)
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "error_type"),
+    [
+        (b"", "application/json", "missing"),
+        (b"title=x", "application/x-www-form-urlencoded", "model_attributes_type"),
+        (b'{"title": "x"}', "text/plain", "model_attributes_type"),
+        (b'{"title": ', "application/json", "json_invalid"),
+        (b'{"title": "x", "description": "\\ud800"}', "application/json", "string_unicode"),
+    ],
+)
+def test_a_body_that_is_no_valid_json_object_is_422(
+    auth_client: FlaskClient, content: bytes, content_type: str, error_type: str
+) -> None:
+    response = auth_client.post(TASKS, data=content, content_type=content_type)
+    assert response.status_code == 422
+    assert response.json is not None
+    [error] = response.json["errors"]
+    assert (error["loc"][0], error["type"]) == ("body", error_type)
+
+
 def test_timestamps_are_rfc3339_in_utc_with_z(auth_client: FlaskClient) -> None:
     task = create(auth_client)
     for stamp in (task["created_at"], task["updated_at"]):

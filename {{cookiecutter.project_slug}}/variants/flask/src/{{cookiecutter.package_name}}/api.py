@@ -24,12 +24,21 @@ def title(name: str) -> str:
     return name.title().replace("_", " ")
 
 
+NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
+
+
 class RequestParser(FlaskParser):
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
         try:
-            return super().load_json(req, schema)
+            data = super().load_json(req, schema)
         except RecursionError:
             abort(400, messages={"json": ["The JSON body is nested too deeply."]})
+        if data is ma.missing:
+            # As FastAPI answers: the body is required, and must be a JSON object.
+            if req.get_data(cache=True):
+                abort(422, messages={"json": [NOT_AN_OBJECT]})
+            abort(422, messages={"json": ["Field required"]})
+        return data
 
     def _handle_invalid_json_error(self, error: Exception, *_args: Any, **_kwargs: Any) -> NoReturn:
         # A 422 at the character where parsing failed, as FastAPI answers.

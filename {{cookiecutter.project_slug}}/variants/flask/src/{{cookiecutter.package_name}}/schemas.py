@@ -15,6 +15,7 @@ ERROR_TYPES = (
     ("Field required", "missing"),
     ("Extra inputs are not permitted", "extra_forbidden"),
     ("Input should be a valid dictionary", "model_attributes_type"),
+    ("Input should be a valid string, unable to parse raw data", "string_unicode"),
     ("Input should be a valid string", "string_type"),
     ("Input should be a valid integer, unable to parse", "int_parsing"),
     ("Input should be a valid integer", "int_type"),
@@ -89,7 +90,7 @@ class Text(ma.fields.String):
 
     default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
         "nul": "Value error, must not contain NUL characters",
-        "surrogate": "Value error, must be valid Unicode (no lone surrogates)",
+        "surrogate": "Input should be a valid string, unable to parse raw data as a unicode string",
     }
 
     def __init__(self, *, strip: bool = False, **kwargs: Any) -> None:
