@@ -132,7 +132,8 @@ class SchemaConverter(OpenAPIConverter):
         if name not in self.spec.components.schemas:
             values = [member.value for member in field.enum]
             self.spec.components.schema(name, {"enum": values, "title": name, "type": "string"})
-        prop: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        prop: dict[str, Any] = {"anyOf": [ref, {"type": "null"}]} if field.allow_none else ref
         if field.load_default is not ma.missing and field.load_default is not None:
             prop["default"] = field.load_default.value
         return prop
