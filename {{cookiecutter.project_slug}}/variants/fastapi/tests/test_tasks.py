@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -54,6 +54,72 @@ async def test_create_invalid_task_is_422(
     problem = response.json()
     assert problem["status"] == 422
     assert [error["loc"][-1] for error in problem["errors"]] == [bad_field]
+
+
+@pytest.mark.parametrize(
+    ("body", "error_type", "message"),
+    [
+        ({"title": "   "}, "string_too_short", "String should have at least 1 character"),
+        ({"title": "x" * 201}, "string_too_long", "String should have at most 200 characters"),
+        ({"title": None}, "string_type", "Input should be a valid string"),
+        (
+            {"title": "ok", "priority": "urgent"},
+            "enum",
+            "Input should be 'low', 'normal' or 'high'",
+        ),
+        (
+            {"title": "ok", "done": "maybe"},
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input",
+        ),
+        ({}, "missing", "Field required"),
+    ],
+)
+async def test_field_errors_speak_as_pydantic_does(
+    auth_client: httpx.AsyncClient, body: dict[str, Any], error_type: str, message: str
+) -> None:
+    # The Flask variant words its field errors the same: one contract for both.
+    response = await auth_client.post(TASKS, json=body)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["type"], error["msg"]) == (error_type, message)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "error_type"),
+    [
+        (b"", "application/json", "missing"),
+        (b"title=x", "application/x-www-form-urlencoded", "model_attributes_type"),
+        (b'{"title": "x"}', "text/plain", "model_attributes_type"),
+        (b'{"title": ', "application/json", "json_invalid"),
+        (b'{"title": "x", "description": "\\ud800"}', "application/json", "string_unicode"),
+    ],
+)
+async def test_a_body_that_is_no_valid_json_object_is_422(
+    auth_client: httpx.AsyncClient, content: bytes, content_type: str, error_type: str
+) -> None:
+    response = await auth_client.post(
+        TASKS, content=content, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["loc"][0], error["type"]) == ("body", error_type)
+
+
+async def test_timestamps_are_rfc3339_in_utc_with_z(auth_client: httpx.AsyncClient) -> None:
+    task = await create(auth_client)
+    for stamp in (task["created_at"], task["updated_at"]):
+        assert stamp.endswith("Z")
+        assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("task_id", [str(2**40), "abc", "-1", "0"])
+async def test_an_id_that_names_no_task_is_404(
+    auth_client: httpx.AsyncClient, task_id: str
+) -> None:
+    response = await auth_client.get(f"{TASKS}/{task_id}")
+    assert response.status_code == 404
+    assert response.json()["title"] == "Not Found"
 
 
 async def test_title_of_200_characters_is_accepted(auth_client: httpx.AsyncClient) -> None:

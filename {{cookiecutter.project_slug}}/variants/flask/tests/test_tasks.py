@@ -1,5 +1,5 @@
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -60,6 +60,71 @@ def test_create_invalid_task_is_422(
     assert problem is not None
     assert problem["status"] == 422
     assert [error["loc"] for error in problem["errors"]] == [["body", bad_field]]
+
+
+@pytest.mark.parametrize(
+    ("body", "error_type", "message"),
+    [
+        ({"title": "   "}, "string_too_short", "String should have at least 1 character"),
+        ({"title": "x" * 201}, "string_too_long", "String should have at most 200 characters"),
+        ({"title": None}, "string_type", "Input should be a valid string"),
+        (
+            {"title": "ok", "priority": "urgent"},
+            "enum",
+            "Input should be 'low', 'normal' or 'high'",
+        ),
+        (
+            {"title": "ok", "done": "maybe"},
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input",
+        ),
+        ({}, "missing", "Field required"),
+    ],
+)
+def test_field_errors_speak_as_pydantic_does(
+    auth_client: FlaskClient, body: dict[str, Any], error_type: str, message: str
+) -> None:
+    # The FastAPI variant's pydantic words them so: one contract for both.
+    response = auth_client.post(TASKS, json=body)
+    assert response.status_code == 422
+    assert response.json is not None
+    [error] = response.json["errors"]
+    assert (error["type"], error["msg"]) == (error_type, message)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "error_type"),
+    [
+        (b"", "application/json", "missing"),
+        (b"title=x", "application/x-www-form-urlencoded", "model_attributes_type"),
+        (b'{"title": "x"}', "text/plain", "model_attributes_type"),
+        (b'{"title": ', "application/json", "json_invalid"),
+        (b'{"title": "x", "description": "\\ud800"}', "application/json", "string_unicode"),
+    ],
+)
+def test_a_body_that_is_no_valid_json_object_is_422(
+    auth_client: FlaskClient, content: bytes, content_type: str, error_type: str
+) -> None:
+    response = auth_client.post(TASKS, data=content, content_type=content_type)
+    assert response.status_code == 422
+    assert response.json is not None
+    [error] = response.json["errors"]
+    assert (error["loc"][0], error["type"]) == ("body", error_type)
+
+
+def test_timestamps_are_rfc3339_in_utc_with_z(auth_client: FlaskClient) -> None:
+    task = create(auth_client)
+    for stamp in (task["created_at"], task["updated_at"]):
+        assert stamp.endswith("Z")
+        assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("task_id", [str(2**40), "abc", "-1", "0"])
+def test_an_id_that_names_no_task_is_404(auth_client: FlaskClient, task_id: str) -> None:
+    response = auth_client.get(f"{TASKS}/{task_id}")
+    assert response.status_code == 404
+    assert response.json is not None
+    assert response.json["title"] == "Not Found"
 
 
 def test_unknown_fields_are_ignored_and_the_owner_is_the_caller(

@@ -16,6 +16,7 @@ from . import DESCRIPTION, PROJECT_NAME, VERSION, health
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
+from .docs import LICENSE_INFO, OPENAPI_TAGS, SERVERS, operation_id
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
 from .middleware import (
@@ -56,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "title": PROJECT_NAME,
         "description": DESCRIPTION,
         "version": VERSION,
+        "openapi_tags": OPENAPI_TAGS,
+        "servers": SERVERS,
+        "license_info": LICENSE_INFO,
+        "generate_unique_id_function": operation_id,
         "lifespan": lifespan,
     }
     if settings.docs_enabled:
@@ -99,6 +104,9 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             version=app.version,
             description=app.description,
             routes=app.routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
+            license_info=app.license_info,
         )
         add_problem_schema(schema)
         app.openapi_schema = schema

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import MISSING, BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
@@ -34,11 +34,13 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    type: str = "about:blank"
+    """RFC 9457 problem details: the body of every error response."""
+
+    type: str
     title: str
     status: int
     detail: str
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | MISSING = MISSING  # validation errors (422) only
 
 
 class ProblemResponse(JSONResponse):

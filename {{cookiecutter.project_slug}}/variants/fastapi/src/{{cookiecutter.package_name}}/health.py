@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from .dependencies import SessionDep, SettingsDep
+from .docs import PUBLIC
 from .errors import problem_responses
 
 logger = logging.getLogger(__name__)
@@ -24,13 +25,20 @@ class Readiness(Health):
     database: Literal["ok"] = "ok"
 
 
-@router.get("")
+@router.get("", response_description="The service is alive", openapi_extra=PUBLIC)
 async def health() -> Health:
+    """Liveness: answers without touching anything external."""
     return Health()
 
 
-@router.get("/ready", responses=problem_responses(503))
+@router.get(
+    "/ready",
+    response_description="The service can serve",
+    responses=problem_responses(503),
+    openapi_extra=PUBLIC,
+)
 async def ready(session: SessionDep, settings: SettingsDep) -> Readiness:
+    """Readiness: the database answers within the configured timeout."""
     try:
         async with asyncio.timeout(settings.database_timeout):
             await session.execute(text("SELECT 1"))

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     dummy_password_hash()
 
     # flask-smorest's Api holds one OpenAPI document, so each app gets its own.
-    api = ProblemApi(app)
+    api = ProblemApi(app, spec_kwargs=docs.spec_kwargs())
     api.spec.components.security_scheme(BEARER_SCHEME, docs.bearer_scheme())
     api.register_blueprint(health.blp)
     for blueprint in (auth.blp, auth.users_blp, tasks.blp):

@@ -15,6 +15,8 @@ from marshmallow.exceptions import SCHEMA
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from .schemas import error_type
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -44,19 +46,22 @@ LOCATIONS = {
 
 
 class FieldErrorSchema(ma.Schema):
-    loc = ma.fields.List(ma.fields.Raw(), required=True)
+    loc = ma.fields.List(
+        ma.fields.Raw(metadata={"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+        required=True,
+    )
     msg = ma.fields.String(required=True)
     type = ma.fields.String(required=True)
 
 
 class ProblemSchema(ma.Schema):
-    """Documents the body of every error response."""
+    """RFC 9457 problem details: the body of every error response."""
 
-    type = ma.fields.String(required=True, metadata={"example": "about:blank"})
+    type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     status = ma.fields.Integer(required=True)
     detail = ma.fields.String(required=True)
-    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))  # validation errors (422) only
 
 
 def problem_response(
@@ -80,7 +85,7 @@ def problem_response(
     )
 
 
-def field_errors(messages: Mapping[str, Any], schema: ma.Schema | None) -> list[dict[str, Any]]:
+def field_errors(messages: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One entry per bad field, from webargs' {location: {field: [message, ...]}}."""
     errors = []
     for location, found in messages.items():
@@ -89,26 +94,18 @@ def field_errors(messages: Mapping[str, Any], schema: ma.Schema | None) -> list[
         by_field = found if isinstance(found, Mapping) else {SCHEMA: found}
         for name, problems in by_field.items():
             loc: list[str | int] = [where] if name == SCHEMA else [where, name]
-            errors += _errors_at(loc, problems, _known_messages(schema, name))
+            errors += _errors_at(loc, problems)
     return errors
 
 
-def _known_messages(schema: ma.Schema | None, name: str) -> dict[str, Any]:
-    # marshmallow reports messages only; its templates tell which error each one is.
-    if schema is None:
-        return {}
-    field = schema.fields.get(name)
-    return {**schema.error_messages, **(field.error_messages if field else {})}
-
-
-def _errors_at(loc: list[str | int], problems: Any, known: dict[str, Any]) -> list[dict[str, Any]]:
+def _errors_at(loc: list[str | int], problems: Any) -> list[dict[str, Any]]:
     if isinstance(problems, Mapping):  # a list item or a nested object: one level down
         return [
-            error for key, inner in problems.items() for error in _errors_at([*loc, key], inner, {})
+            error for key, inner in problems.items() for error in _errors_at([*loc, key], inner)
         ]
-    messages = [problems] if isinstance(problems, str) else [str(text) for text in problems]
-    kind = next((key for key, text in known.items() if text == messages[0]), "value_error")
-    return [{"loc": loc, "msg": " ".join(messages), "type": kind}]
+    # Our schemas speak pydantic's words; like pydantic, report a field's first failure.
+    message = problems if isinstance(problems, str) else str(problems[0])
+    return [{"loc": loc, "msg": message, "type": error_type(message)}]
 
 
 class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
@@ -125,7 +122,7 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         headers.update(data.get("headers") or {})
         if "messages" in data:
-            errors = field_errors(data["messages"], data.get("schema"))
+            errors = field_errors(data["messages"])
             if status == 422:
                 detail = f"The request is invalid: {len(errors)} error(s)."
                 return problem_response(status, detail, errors=errors, headers=headers)
@@ -133,8 +130,14 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
         elif status >= 500:
             detail = SERVER_ERROR_DETAIL
         else:
-            detail = data.get("message") or error.description or HTTPStatus(status).phrase
+            # werkzeug's stock sentences (no route for this URL, say) add nothing to the phrase.
+            own = error.description if error.description != type(error).description else None
+            detail = data.get("message") or own or HTTPStatus(status).phrase
         return problem_response(status, detail, headers=headers)
+
+    def _register_pagination_header(self) -> None:
+        # No route uses flask-smorest's pagination (the task list answers a page object).
+        pass
 
     def _register_responses(self) -> None:
         # flask-smorest documents its error responses as application/json; ours are problem+json.

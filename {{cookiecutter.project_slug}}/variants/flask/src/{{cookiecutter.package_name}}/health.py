@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 
-from .api import Blueprint
+from .api import Blueprint, problem_responses, public
 from .db import db
 
 logger = logging.getLogger(__name__)
@@ -16,23 +16,27 @@ blp = Blueprint("health", __name__, url_prefix="/health", description="Probes fo
 
 
 class HealthSchema(ma.Schema):
-    status = ma.fields.Constant("ok", required=True)
+    status = ma.fields.Constant("ok")
 
 
 class ReadinessSchema(HealthSchema):
-    database = ma.fields.Constant("ok", required=True)
+    database = ma.fields.Constant("ok")
 
 
 @blp.route("", methods=["GET"])
-@blp.response(200, HealthSchema)
+@public
+@blp.response(200, HealthSchema, description="The service is alive")
 def health() -> dict[str, str]:
+    """Liveness: answers without touching anything external."""
     return {"status": "ok"}
 
 
 @blp.route("/ready", methods=["GET"])
-@blp.response(200, ReadinessSchema)
-@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@public
+@blp.response(200, ReadinessSchema, description="The service can serve")
+@problem_responses(503)
 def ready() -> dict[str, str]:
+    """Readiness: the database answers within the configured timeout."""
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi import Depends, Form, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
 
 from ..dependencies import SessionDep, SettingsDep
 from ..security import InvalidTokenError, decode_access_token
 from .models import User
+from .schemas import LoginForm
 from .service import get_active_user
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
@@ -34,10 +35,8 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def throttle_login(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
-) -> None:
-    """Answer 429 once a client has tried one username too often."""
+async def throttled_login_form(request: Request, form: Annotated[LoginForm, Form()]) -> LoginForm:
+    """The login form; a 429 instead once a client has tried one username too often."""
     client = request.client.host if request.client else "unknown"
     retry_after = await request.state.login_throttle.retry_after(client, form.username)
     if retry_after is not None:
@@ -46,3 +45,4 @@ async def throttle_login(
             "Too many login attempts; try again later.",
             headers={"Retry-After": str(retry_after)},
         )
+    return form

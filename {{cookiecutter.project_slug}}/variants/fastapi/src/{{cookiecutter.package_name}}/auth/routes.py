@@ -1,13 +1,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from fastapi.security import OAuth2PasswordRequestForm
 
 from ..dependencies import SessionDep, SettingsDep
+from ..docs import PUBLIC
 from ..errors import problem_responses
 from ..security import create_access_token
-from .dependencies import CurrentUser, throttle_login
-from .schemas import Token, UserCreate, UserRead
+from .dependencies import CurrentUser, throttled_login_form
+from .schemas import LoginForm, Token, UserCreate, UserRead
 from .service import EmailAlreadyRegisteredError, authenticate_user, register_user
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=problem_responses(400, 422))
@@ -17,7 +17,9 @@ users_router = APIRouter(prefix="/users", tags=["users"])
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
+    response_description="The new user",
     responses=problem_responses(409),
+    openapi_extra=PUBLIC,
 )
 async def register(data: UserCreate, session: SessionDep) -> UserRead:
     """Create an account. The email is stored lower-cased and must be unused."""
@@ -29,10 +31,13 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
 
 
 @router.post(
-    "/token", dependencies=[Depends(throttle_login)], responses=problem_responses(401, 429)
+    "/token",
+    response_description="A bearer token",
+    responses=problem_responses(401, 429),
+    openapi_extra=PUBLIC,
 )
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Depends(throttled_login_form)],
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
@@ -45,10 +50,14 @@ async def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     access = create_access_token(str(user.id), settings)
-    return Token(access_token=access.token, expires_in=access.expires_in)
+    return Token(
+        access_token=access.token,
+        token_type="bearer",  # noqa: S106 - a token type, not a secret
+        expires_in=access.expires_in,
+    )
 
 
-@users_router.get("/me", responses=problem_responses(401))
-async def read_me(user: CurrentUser) -> UserRead:
+@users_router.get("/me", response_description="The user", responses=problem_responses(401))
+async def read_current_user(user: CurrentUser) -> UserRead:
     """The user the bearer token belongs to."""
     return UserRead.model_validate(user)

@@ -5,7 +5,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from ..schemas import reject_nul
 
-Email = Annotated[EmailStr, AfterValidator(str.lower)]
+Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(str.lower)]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 FullName = Annotated[str, Field(max_length=255), AfterValidator(reject_nul)]
 
@@ -26,7 +26,17 @@ class UserRead(BaseModel):
     created_at: datetime
 
 
+class LoginForm(BaseModel):
+    """The OAuth2 password grant (RFC 6749, 4.3.2): the email goes in `username`.
+
+    The grant's other fields (grant_type, scope, client_id) are accepted and ignored.
+    """
+
+    username: str = Field(description="The account's email address.")
+    password: str
+
+
 class Token(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
-    expires_in: int
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="Seconds until the token expires.")

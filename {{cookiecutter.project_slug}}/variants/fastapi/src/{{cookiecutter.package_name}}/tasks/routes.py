@@ -11,8 +11,10 @@ from .schemas import TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problem_responses(401, 422))
 
-# Ids are PostgreSQL integers: anything larger is simply not found, never a database error.
-TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# The `:int` convertor lets only digits reach a route, so any other id is a 404, as in Flask.
+TASK_URL = "/{task_id:int}"
+TaskId = Annotated[int, Path(ge=0)]
+LOCATION_HEADER = {"Location": {"description": "The new task's URL", "schema": {"type": "string"}}}
 
 
 async def _owned_task(session: SessionDep, user: CurrentUser, task_id: int) -> Task:
@@ -22,17 +24,22 @@ async def _owned_task(session: SessionDep, user: CurrentUser, task_id: int) -> T
     return task
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(400))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_description="The new task",
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(400)},
+)
 async def create_task(
     data: TaskCreate, session: SessionDep, user: CurrentUser, request: Request, response: Response
 ) -> TaskRead:
     """Create a task owned by the current user."""
     task = await service.create_task(session, user, data)
-    response.headers["Location"] = request.app.url_path_for("get_task", task_id=str(task.id))
+    response.headers["Location"] = request.app.url_path_for("read_task", task_id=str(task.id))
     return TaskRead.model_validate(task)
 
 
-@router.get("")
+@router.get("", response_description="One page of tasks")
 async def list_tasks(
     query: Annotated[TaskQuery, Query()], session: SessionDep, user: CurrentUser
 ) -> TaskPage:
@@ -46,12 +53,15 @@ async def list_tasks(
     )
 
 
-@router.get("/{task_id}", responses=problem_responses(404))
-async def get_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> TaskRead:
+@router.get(TASK_URL, response_description="The task", responses=problem_responses(404))
+async def read_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> TaskRead:
+    """One of the current user's tasks."""
     return TaskRead.model_validate(await _owned_task(session, user, task_id))
 
 
-@router.patch("/{task_id}", responses=problem_responses(400, 404))
+@router.patch(
+    TASK_URL, response_description="The updated task", responses=problem_responses(400, 404)
+)
 async def update_task(
     task_id: TaskId, data: TaskUpdate, session: SessionDep, user: CurrentUser
 ) -> TaskRead:
@@ -61,7 +71,11 @@ async def update_task(
 
 
 @router.delete(
-    "/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
+    TASK_URL,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_description="The task is deleted",
+    responses=problem_responses(404),
 )
 async def delete_task(task_id: TaskId, session: SessionDep, user: CurrentUser) -> None:
+    """Delete one of the current user's tasks."""
     await service.delete_task(session, await _owned_task(session, user, task_id))

@@ -1,17 +1,13 @@
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ..schemas import reject_nul
 from .models import Priority
+
+# Ids and offsets are PostgreSQL integers: anything larger names nothing.
+MAX_ID = 2**31 - 1
 
 Title = Annotated[
     str,
@@ -29,20 +25,13 @@ class TaskCreate(BaseModel):
 
 
 class TaskUpdate(BaseModel):
-    """A partial update: only the fields sent change."""
+    """A partial update: only the fields sent change; null is allowed for the description only."""
 
-    title: Title | None = None
-    description: Description | None = None
-    priority: Priority | None = None
-    done: bool | None = None
-
-    @field_validator("title", "priority", "done")
-    @classmethod
-    def not_null(cls, value: Any) -> Any:
-        # Omitting these fields keeps them; sending null for them is an error.
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    # MISSING: a field not sent is neither validated nor dumped, and not documented as nullable.
+    title: Title | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
+    priority: Priority | MISSING = MISSING
+    done: bool | MISSING = MISSING
 
 
 class TaskRead(BaseModel):
@@ -63,10 +52,10 @@ class TaskQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    done: bool | None = None
-    priority: Priority | None = None
+    done: bool | MISSING = MISSING
+    priority: Priority | MISSING = MISSING
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=2**31 - 1)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class TaskPage(BaseModel):

@@ -1,12 +1,13 @@
 """Tasks: every query is scoped to the owner, so another user's task does not exist."""
 
+from pydantic import MISSING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.models import User
 from ..db import utcnow
 from .models import Task
-from .schemas import TaskCreate, TaskQuery, TaskUpdate
+from .schemas import MAX_ID, TaskCreate, TaskQuery, TaskUpdate
 
 
 async def create_task(session: AsyncSession, owner: User, data: TaskCreate) -> Task:
@@ -18,6 +19,8 @@ async def create_task(session: AsyncSession, owner: User, data: TaskCreate) -> T
 
 async def get_task(session: AsyncSession, owner: User, task_id: int) -> Task | None:
     """The owner's task with this id, or None (also when someone else owns it)."""
+    if task_id > MAX_ID:
+        return None
     return await session.scalar(select(Task).where(Task.id == task_id, Task.owner_id == owner.id))
 
 
@@ -26,9 +29,9 @@ async def list_tasks(
 ) -> tuple[list[Task], int]:
     """One page of the owner's tasks ordered by id, and how many match in all."""
     matching = select(Task).where(Task.owner_id == owner.id)
-    if query.done is not None:
+    if query.done is not MISSING:
         matching = matching.where(Task.done == query.done)
-    if query.priority is not None:
+    if query.priority is not MISSING:
         matching = matching.where(Task.priority == query.priority)
     total = await session.scalar(select(func.count()).select_from(matching.subquery()))
     page = await session.scalars(matching.order_by(Task.id).limit(query.limit).offset(query.offset))

@@ -11,7 +11,7 @@ from flask import g, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
-from ..api import Blueprint
+from ..api import Blueprint, problem_responses
 from ..security import InvalidTokenError, decode_access_token
 from ..settings import get_settings
 from .models import User
@@ -35,7 +35,7 @@ def authenticate_request() -> User:
     """The active user whose bearer token came with this request; a 401 otherwise."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise unauthorized("Not authenticated.")
+        raise unauthorized("Not authenticated")
     try:
         subject = decode_access_token(token, get_settings())
     except InvalidTokenError as exc:
@@ -55,9 +55,9 @@ def auth_required(view: Callable[P, R]) -> Callable[P, R]:
         return view(*args, **kwargs)
 
     # Documented, so Swagger UI's "Authorize" sends the token to these routes.
-    documented: Callable[P, R] = Blueprint.doc(
-        security=[{BEARER_SCHEME: []}], responses={"401": "UNAUTHORIZED"}
-    )(wrapper)
+    documented: Callable[P, R] = problem_responses(401)(
+        Blueprint.doc(security=[{BEARER_SCHEME: []}])(wrapper)
+    )
     return documented
 
 

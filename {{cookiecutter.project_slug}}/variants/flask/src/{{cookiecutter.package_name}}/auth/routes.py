@@ -1,17 +1,17 @@
 from werkzeug.exceptions import Conflict
 
-from ..api import Blueprint
+from ..api import Blueprint, problem_responses, public
 from ..security import create_access_token
 from ..settings import get_settings
 from .dependencies import auth_required, current_user, throttle_login, unauthorized
 from .models import User
 from .schemas import (
+    LoginForm,
+    LoginFormSchema,
     NewUser,
-    TokenRequest,
-    TokenRequestSchema,
     TokenSchema,
     UserCreateSchema,
-    UserSchema,
+    UserReadSchema,
 )
 from .service import EmailAlreadyRegisteredError, authenticate_user, register_user
 
@@ -20,10 +20,10 @@ users_blp = Blueprint("users", __name__, url_prefix="/users", description="The c
 
 
 @blp.route("/register", methods=["POST"])
+@public
 @blp.arguments(UserCreateSchema)
-@blp.response(201, UserSchema)
-@blp.alt_response(400, response="BAD_REQUEST")
-@blp.alt_response(409, response="CONFLICT")
+@blp.response(201, UserReadSchema, description="The new user")
+@problem_responses(400, 409, 422)
 def register(data: NewUser) -> User:
     """Create an account. The email is stored lower-cased and must be unused."""
     try:
@@ -33,12 +33,11 @@ def register(data: NewUser) -> User:
 
 
 @blp.route("/token", methods=["POST"])
-@blp.arguments(TokenRequestSchema, location="form")
-@blp.response(200, TokenSchema)
-@blp.alt_response(400, response="BAD_REQUEST")
-@blp.alt_response(401, response="UNAUTHORIZED")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-def login(form: TokenRequest) -> dict[str, object]:
+@public
+@blp.arguments(LoginFormSchema, location="form")
+@blp.response(200, TokenSchema, description="A bearer token")
+@problem_responses(400, 401, 422, 429)
+def login(form: LoginForm) -> dict[str, object]:
     """Exchange an email (as `username`) and password for a bearer token."""
     throttle_login(form["username"])
     user = authenticate_user(form["username"], form["password"])
@@ -50,7 +49,7 @@ def login(form: TokenRequest) -> dict[str, object]:
 
 @users_blp.route("/me", methods=["GET"])
 @auth_required
-@users_blp.response(200, UserSchema)
-def read_me() -> User:
+@users_blp.response(200, UserReadSchema, description="The user")
+def read_current_user() -> User:
     """The user the bearer token belongs to."""
     return current_user()

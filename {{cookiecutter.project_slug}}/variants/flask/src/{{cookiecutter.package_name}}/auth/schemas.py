@@ -1,13 +1,14 @@
 from typing import Any, TypedDict
 
 import marshmallow as ma
-from marshmallow.validate import Equal, Length
 
-from ..schemas import RequestSchema, Text
+from ..schemas import Length, RequestSchema, Text, Timestamp
 
 
 class EmailAddress(ma.fields.Email):
     """An email address, lower-cased: addresses are compared case-insensitively."""
+
+    default_error_messages = {"invalid": "value is not a valid email address"}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()
@@ -21,36 +22,36 @@ class NewUser(TypedDict):
 
 class UserCreateSchema(RequestSchema):
     email = EmailAddress(required=True, validate=Length(max=254))
-    password = Text(required=True, load_only=True, validate=Length(8, 128))
+    password = Text(required=True, validate=Length(8, 128))
     full_name = Text(load_default=None, validate=Length(max=255))
 
 
-class UserSchema(ma.Schema):
+class UserReadSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     email = ma.fields.String(required=True)
     full_name = ma.fields.String(required=True, allow_none=True)
     is_active = ma.fields.Boolean(required=True)
-    created_at = ma.fields.DateTime(required=True)
+    created_at = Timestamp(required=True)
 
 
-class TokenRequest(TypedDict):
+class LoginForm(TypedDict):
     username: str
     password: str
 
 
-class TokenRequestSchema(RequestSchema):
-    """The OAuth2 password grant (RFC 6749, 4.3.2): the email goes in `username`."""
+class LoginFormSchema(RequestSchema):
+    """The OAuth2 password grant (RFC 6749, 4.3.2): the email goes in `username`.
+
+    The grant's other fields (grant_type, scope, client_id) are accepted and ignored.
+    """
 
     username = Text(required=True, metadata={"description": "The account's email address."})
     password = Text(required=True)
-    grant_type = ma.fields.String(validate=Equal("password"))
-    scope = ma.fields.String(load_default="")
-    # Accepted as RFC 6749 allows (and as Swagger UI may send them); not used.
-    client_id = ma.fields.String(load_default=None, allow_none=True)
-    client_secret = ma.fields.String(load_default=None, allow_none=True, load_only=True)
 
 
 class TokenSchema(ma.Schema):
     access_token = ma.fields.String(required=True)
-    token_type = ma.fields.String(required=True, metadata={"example": "bearer"})
-    expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})
+    token_type = ma.fields.Constant("bearer", required=True)
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds until the token expires."}
+    )

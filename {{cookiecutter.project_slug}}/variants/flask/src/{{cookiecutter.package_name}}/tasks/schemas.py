@@ -1,9 +1,8 @@
 from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
-from marshmallow.validate import Length, Range
 
-from ..schemas import RequestSchema, Text
+from ..schemas import Length, Range, RequestSchema, Text, Timestamp
 from .models import Priority
 
 # Ids and offsets are PostgreSQL integers: anything larger names nothing.
@@ -48,15 +47,15 @@ class TaskUpdateSchema(RequestSchema):
     done = ma.fields.Boolean()
 
 
-class TaskSchema(ma.Schema):
+class TaskReadSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     description = ma.fields.String(required=True, allow_none=True)
     priority = ma.fields.Enum(Priority, by_value=True, required=True)
     done = ma.fields.Boolean(required=True)
     owner_id = ma.fields.Integer(required=True)
-    created_at = ma.fields.DateTime(required=True)
-    updated_at = ma.fields.DateTime(required=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
 
 
 class TaskQuery(TypedDict):
@@ -66,7 +65,7 @@ class TaskQuery(TypedDict):
     offset: int
 
 
-class TaskQueryArgs(ma.Schema):
+class TaskQueryArgs(RequestSchema):
     """Filters and paging for the task list (the route refuses unknown parameters)."""
 
     done = ma.fields.Boolean()
@@ -76,7 +75,7 @@ class TaskQueryArgs(ma.Schema):
 
 
 class TaskPageSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(TaskSchema), required=True)
+    items = ma.fields.List(ma.fields.Nested(TaskReadSchema), required=True)
     total = ma.fields.Integer(required=True)
     limit = ma.fields.Integer(required=True)
     offset = ma.fields.Integer(required=True)
