@@ -158,7 +158,7 @@ class TrustedProxyMiddleware:
         self.app = app
         self.forwarded = ProxyFix(app, x_for=1)
         self.trust_all = "*" in trusted
-        self.networks = [ipaddress.ip_network(item, strict=False) for item in trusted if item != "*"]
+        self.networks = [ipaddress.ip_network(ip, strict=False) for ip in trusted if ip != "*"]
 
     def __call__(
         self, environ: "WSGIEnvironment", start_response: "StartResponse"

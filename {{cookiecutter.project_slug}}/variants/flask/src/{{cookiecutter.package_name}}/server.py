@@ -19,6 +19,7 @@ from typing import Any
 
 from gunicorn import http, util
 from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from .errors import PROBLEM_CONTENT_TYPE
@@ -97,16 +98,15 @@ class SlowClientSafeWorker(ThreadWorker):
         self.forget_head(conn)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        assert isinstance(conn.parser, RequestParser)  # noqa: S101 - no TLS, so no HTTP/2 here
         conn.parser.unreader.unread(bytes(head))
         conn.data_ready = True
         self.enqueue_req(conn)
 
     def head_limit(self) -> int:
-        line, fields, size = (
-            self.cfg.limit_request_line,
-            self.cfg.limit_request_fields,
-            self.cfg.limit_request_field_size,
-        )
+        line: int = self.cfg.limit_request_line
+        fields: int = self.cfg.limit_request_fields
+        size: int = self.cfg.limit_request_field_size
         return line + fields * (size + 2) + len(HEAD_END)
 
     def forget_head(self, conn: TConn) -> None:

@@ -92,7 +92,7 @@ class Settings:
                 if proxy != "*":
                     ipaddress.ip_network(proxy, strict=False)
         except ValueError:
-            problems.append("FORWARDED_ALLOW_IPS must be addresses or networks, comma-separated, or *")
+            problems.append("FORWARDED_ALLOW_IPS must be addresses or networks, or *")
         try:
             parse(self.login_rate_limit)
         except ValueError:

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from ..schemas import reject_nul
 
+
 def normalize_email(address: str) -> str:
     """The one spelling of an address that registration stores and login looks up.
 
