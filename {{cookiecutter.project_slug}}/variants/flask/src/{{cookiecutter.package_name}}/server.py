@@ -4,8 +4,10 @@ gunicorn's gthread worker reads a request's head in one of its threads, so a few
 sending their headers a byte at a time (slowloris) hold every thread and the service stops
 answering. This worker reads heads in its event loop instead and hands a connection to a
 thread only once its head is complete; a head that takes longer than HEAD_TIMEOUT closes
-the connection. It also answers the errors gunicorn writes itself (a malformed request, a
-header too large) as problem details, and sends no `Server` header.
+the connection. Closing a connection after its last response lingers in the event loop too
+(gthread waits for the client in a blocking read, up to 2 s, and serves nobody meanwhile).
+It also answers the errors gunicorn writes itself (a malformed request, a header too large)
+as problem details, and sends no `Server` header.
 """
 
 import json
@@ -26,6 +28,7 @@ from .errors import PROBLEM_CONTENT_TYPE
 
 HEAD_TIMEOUT = 10.0  # seconds for a request line and headers to arrive, whatever the pace
 STOP_LINGER = 2.0  # seconds a stopping worker still waits for a head, as gthread does
+CLOSE_LINGER = 2.0  # seconds a closed connection drains what the client still sends
 HEAD_END = b"\r\n\r\n"
 _READ_SIZE = 64 * 1024
 
@@ -38,6 +41,20 @@ class Head:
     data: bytearray = field(default_factory=bytearray)
 
 
+class Connection(TConn):
+    """gthread's connection, whose graceful close lingers in the worker's event loop."""
+
+    def __init__(self, worker: "SlowClientSafeWorker", *args: Any) -> None:
+        super().__init__(*args)
+        self.worker = worker
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful:
+            self.worker.linger(self)
+        else:
+            super().close()
+
+
 class SlowClientSafeWorker(ThreadWorker):
     """gthread whose threads only ever serve requests whose head has fully arrived."""
 
@@ -45,6 +62,7 @@ class SlowClientSafeWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         # Connections in the order they began their heads, which is the order of deadlines.
         self.heads: dict[TConn, Head] = {}
+        self.lingering: dict[socket.socket, float] = {}  # closing sockets and their deadlines
         self.stopping_at: float | None = None
 
     def init_process(self) -> None:
@@ -61,7 +79,7 @@ class SlowClientSafeWorker(ThreadWorker):
         except ConnectionAbortedError:
             return
         self.nr_conns += 1
-        self.read_head(TConn(self.cfg, client, address, listener.getsockname()))
+        self.read_head(Connection(self, self.cfg, client, address, listener.getsockname()))
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         # A kept-alive connection's next request: its head is read here too.
@@ -113,6 +131,35 @@ class SlowClientSafeWorker(ThreadWorker):
         self.poller.unregister(conn.sock)
         del self.heads[conn]
 
+    def linger(self, conn: TConn) -> None:
+        """Send FIN, then read and drop what the client still sends until it closes too.
+
+        Closing with unread bytes would send a reset, which can destroy the response.
+        """
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.sock.close()
+            return
+        conn.sock.setblocking(False)
+        self.lingering[conn.sock] = time.monotonic() + CLOSE_LINGER
+        self.poller.register(conn.sock, selectors.EVENT_READ, self.on_linger_data)
+
+    def on_linger_data(self, sock: socket.socket) -> None:
+        try:
+            if sock.recv(_READ_SIZE):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.end_linger(sock)
+
+    def end_linger(self, sock: socket.socket) -> None:
+        self.poller.unregister(sock)
+        del self.lingering[sock]
+        sock.close()
+
     def murder_pending(self) -> None:
         """Close the connections whose head did not arrive in time, then gthread's own."""
         now = time.monotonic()
@@ -127,6 +174,8 @@ class SlowClientSafeWorker(ThreadWorker):
             self.forget_head(conn)
             self.nr_conns -= 1
             conn.close()
+        for sock in [sock for sock, deadline in self.lingering.items() if deadline <= now]:
+            self.end_linger(sock)
         super().murder_pending()
 
 
