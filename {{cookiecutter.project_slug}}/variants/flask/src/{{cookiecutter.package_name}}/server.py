@@ -60,7 +60,7 @@ class SlowClientSafeWorker(ThreadWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Connections in the order they began their heads, which is the order of deadlines.
+        # Connections whose request line and headers are still arriving.
         self.heads: dict[TConn, Head] = {}
         self.lingering: dict[socket.socket, float] = {}  # closing sockets and their deadlines
         self.stopping_at: float | None = None
