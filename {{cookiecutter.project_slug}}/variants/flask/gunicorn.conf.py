@@ -5,6 +5,8 @@ Every value comes from the environment (and .env), like the app's own settings.
 
 from pathlib import Path
 
+from gunicorn.http.message import Request
+
 from {{ cookiecutter.package_name }}.logs import GunicornLogger, configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -19,9 +21,12 @@ bind = [f"{host}:{settings.port}"]
 # single host. Never derived from the CPU count, which a container does not own.
 workers = settings.web_concurrency
 # Threads suit an I/O-bound API: each worker serves THREADS requests at once, and the
-# database pool is sized to match (db.engine_options).
-worker_class = "gthread"
+# database pool is sized to match (db.engine_options). The worker is gthread reading request
+# heads in its event loop, so slow clients can't hold the threads (server.py).
+worker_class = "{{ cookiecutter.package_name }}.server.SlowClientSafeWorker"
 threads = settings.threads
+# A connection waiting for its head costs a file descriptor, not a thread: allow many.
+worker_connections = 4096
 graceful_timeout = settings.graceful_timeout
 # The workers' heartbeat files go to memory, not to a disk that may stall (or be read-only).
 shared_memory = Path("/dev/shm")  # noqa: S108 - gunicorn's advice for its heartbeat files
@@ -35,3 +40,10 @@ control_socket_disable = True
 logger_class = GunicornLogger
 loglevel = settings.log_level.lower()
 accesslog = None
+
+
+def pre_request(_worker: object, req: Request) -> None:
+    """Close the connection after a body too large to read: its bytes would stay in the way."""
+    declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
+    if declared.isdigit() and int(declared) > settings.max_body_size:
+        req.force_close()

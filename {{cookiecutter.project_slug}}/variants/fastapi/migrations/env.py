@@ -5,6 +5,7 @@ from logging.config import fileConfig
 from typing import Literal
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from {{ cookiecutter.package_name }}.db import UTCDateTime, create_engine
@@ -45,6 +46,17 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Any fixed number: each `migrate` of this project waits for the one already running.
+MIGRATION_LOCK_ID = 7_146_352_021
+
+
+def wait_for_other_migrations(connection: Connection) -> None:
+    # Two `migrate` at once (two pods, or compose and a job) would both create the tables and
+    # one would fail; this lock lasts until the migration's transaction ends.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+
+
 def do_run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -54,6 +66,7 @@ def do_run_migrations(connection: Connection) -> None:
         render_item=render_item,
     )
     with context.begin_transaction():
+        wait_for_other_migrations(connection)
         context.run_migrations()
 
 

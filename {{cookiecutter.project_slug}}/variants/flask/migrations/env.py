@@ -6,6 +6,8 @@ from typing import Any, Literal
 from alembic import context
 from alembic.operations import MigrationScript
 from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from {{ cookiecutter.package_name }}.db import UTCDateTime
 from {{ cookiecutter.package_name }}.models import Base
@@ -47,11 +49,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Any fixed number: each `migrate` of this project waits for the one already running.
+MIGRATION_LOCK_ID = 7_146_352_021
+
+
+def wait_for_other_migrations(connection: Connection) -> None:
+    # Two `migrate` at once (two pods, or compose and a job) would both create the tables and
+    # one would fail; this lock lasts until the migration's transaction ends.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+
+
 def run_migrations_online() -> None:
     engine = current_app.extensions["migrate"].db.engine
     with engine.connect() as connection:
         context.configure(connection=connection, **configure_args())
         with context.begin_transaction():
+            wait_for_other_migrations(connection)
             context.run_migrations()
 
 

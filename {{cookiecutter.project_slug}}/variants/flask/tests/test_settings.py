@@ -81,5 +81,6 @@ def test_gunicorn_takes_its_settings_from_the_environment(
         monkeypatch.setenv(name, value)
     config = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
     assert config["bind"] == [bind]
-    assert (config["workers"], config["threads"], config["worker_class"]) == (3, 6, "gthread")
+    assert (config["workers"], config["threads"]) == (3, 6)
+    assert config["worker_class"] == "{{ cookiecutter.package_name }}.server.SlowClientSafeWorker"
     assert config["wsgi_app"] == "{{ cookiecutter.package_name }}.app:create_app()"

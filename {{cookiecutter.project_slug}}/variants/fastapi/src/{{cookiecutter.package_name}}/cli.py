@@ -8,6 +8,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
+from .server import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, LimitedHttpProtocol
 from .settings import Settings
 
 APP_FACTORY = f"{__package__}.app:create_app"
@@ -54,6 +55,10 @@ def serve(settings: Settings) -> None:
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_timeout,
+        # Bounds on request heads, connections and idle time (server.py).
+        http=LimitedHttpProtocol,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
     )
 
 

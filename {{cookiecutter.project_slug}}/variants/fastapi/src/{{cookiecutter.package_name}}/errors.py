@@ -18,13 +18,15 @@ logger = logging.getLogger(__name__)
 
 # What a lost or overloaded database raises: a 503 the client may retry, not a 500.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
+    sa_exc.DBAPIError,  # only some of them: see is_database_unavailable
     sa_exc.TimeoutError,
     ConnectionError,
     TimeoutError,
     socket.gaierror,
 )
+# SQLSTATEs of a database that can't be reached, is out of connections or memory, or is
+# shutting down or starting up: class 08, class 53, 57P01-57P03.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
 
 
 class FieldError(BaseModel):
@@ -84,7 +86,23 @@ async def handle_http_exception(_request: Request, exc: Exception) -> ProblemRes
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
+def is_database_unavailable(exc: Exception) -> bool:
+    """Whether the database was out of reach: never for a bad query or bad data."""
+    if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError | sa_exc.ProgrammingError):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        return (
+            exc.connection_invalidated
+            or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+        )
+    return isinstance(exc, DATABASE_UNAVAILABLE)
+
+
 async def handle_database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    if not is_database_unavailable(exc):
+        raise exc  # a bug, not an outage: the last-resort handler answers 500 and logs it
     logger.warning(
         "Database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
     )

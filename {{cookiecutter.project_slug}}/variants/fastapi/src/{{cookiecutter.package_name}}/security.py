@@ -1,5 +1,6 @@
 """Password hashing (argon2id) and access tokens (JWT, HS256)."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -11,6 +12,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from .settings import Settings
 
 ALGORITHM = "HS256"
+# Subjects are user ids, which are PostgreSQL integers: anything else names no user.
+USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_USER_ID = 2**31 - 1
 
 password_hash = PasswordHash((Argon2Hasher(),))
 
@@ -48,7 +52,7 @@ def create_access_token(subject: str, settings: Settings) -> AccessToken:
 
 
 def decode_access_token(token: str, settings: Settings) -> str:
-    """Return the token's subject, or raise InvalidTokenError."""
+    """Return the token's subject, a user id, or raise InvalidTokenError."""
     try:
         claims = jwt.decode(
             token,
@@ -60,6 +64,8 @@ def decode_access_token(token: str, settings: Settings) -> str:
     except jwt.PyJWTError as exc:
         raise InvalidTokenError(str(exc)) from exc
     subject = claims["sub"]
-    if not isinstance(subject, str):
-        raise InvalidTokenError("the subject claim is not a string")
+    if not isinstance(subject, str) or not USER_ID.fullmatch(subject):
+        raise InvalidTokenError("the subject claim is not a user id")
+    if int(subject) > MAX_USER_ID:
+        raise InvalidTokenError("the subject claim is out of range")
     return subject

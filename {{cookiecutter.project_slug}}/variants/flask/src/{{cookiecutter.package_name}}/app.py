@@ -15,6 +15,7 @@ from .middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
+    TrustedProxyMiddleware,
 )
 from .security import dummy_password_hash
 from .settings import Settings
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(docs.assets)
     register_error_handlers(app)
 
+    app.wsgi_app = TrustedProxyMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, settings.forwarded_allow_ips
+    )
     # The request id must exist before anything can fail, so its middleware goes outermost.
     app.wsgi_app = RequestContextMiddleware(  # type: ignore[method-assign]
         SecurityHeadersMiddleware(

@@ -24,13 +24,15 @@ SERVER_ERROR_DETAIL = "The server could not complete the request."
 
 # What a lost or overloaded database raises: a 503 the client may retry, not a 500.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
+    sa_exc.DBAPIError,  # only some of them: see is_database_unavailable
     sa_exc.TimeoutError,
     ConnectionError,
     TimeoutError,
     socket.gaierror,
 )
+# SQLSTATEs of a database that can't be reached, is out of connections or memory, or is
+# shutting down or starting up: class 08, class 53, 57P01-57P03.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
 
 # webargs names the part of the request that failed; call them what FastAPI calls them.
 LOCATIONS = {
@@ -127,6 +129,9 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
                 detail = f"The request is invalid: {len(errors)} error(s)."
                 return problem_response(status, detail, errors=errors, headers=headers)
             detail = " ".join(error["msg"] for error in errors)
+        elif status == 500 and is_database_unavailable(getattr(error, "original_exception", None)):
+            # Raised outside the view (the commit in an after_request handler): still an outage.
+            return database_unavailable_response()
         elif status >= 500:
             detail = SERVER_ERROR_DETAIL
         else:
@@ -149,13 +154,33 @@ class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
             self.spec.components.response(status.name, response, lazy=True)
 
 
-def handle_database_unavailable(error: Exception) -> Response:
-    logger.warning(
-        "Database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
-    )
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """Whether the database was out of reach: never for a bad query or bad data."""
+    if isinstance(error, sa_exc.DataError | sa_exc.IntegrityError | sa_exc.ProgrammingError):
+        return False
+    if isinstance(error, sa_exc.DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return (
+            error.connection_invalidated
+            or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+            or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+        )
+    return isinstance(error, DATABASE_UNAVAILABLE)
+
+
+def database_unavailable_response() -> Response:
     return problem_response(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
     )
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    if not is_database_unavailable(error):
+        raise error  # a bug, not an outage: Flask answers 500 and logs it
+    logger.warning(
+        "Database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+    )
+    return database_unavailable_response()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,12 +2,15 @@
 the security headers."""
 
 import io
+import ipaddress
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import SERVER_ERROR_DETAIL, problem_response
 from .logs import request_id_var
@@ -142,3 +145,33 @@ class SecurityHeadersMiddleware:
             return start_response(status_line, headers, exc_info)
 
         return self.app(environ, start_with_headers)
+
+
+class TrustedProxyMiddleware:
+    """The client's address from X-Forwarded-For, only when a trusted proxy sent the request.
+
+    Trust is FORWARDED_ALLOW_IPS, as uvicorn and gunicorn read it: addresses, networks or `*`.
+    The address the trusted proxy appended (the last one) is the client's.
+    """
+
+    def __init__(self, app: "WSGIApplication", trusted: Iterable[str]) -> None:
+        self.app = app
+        self.forwarded = ProxyFix(app, x_for=1)
+        self.trust_all = "*" in trusted
+        self.networks = [ipaddress.ip_network(ip, strict=False) for ip in trusted if ip != "*"]
+
+    def __call__(
+        self, environ: "WSGIEnvironment", start_response: "StartResponse"
+    ) -> Iterable[bytes]:
+        if self.is_trusted(environ.get("REMOTE_ADDR", "")):
+            return self.forwarded(environ, start_response)
+        return self.app(environ, start_response)
+
+    def is_trusted(self, address: str) -> bool:
+        if self.trust_all:
+            return True
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(peer in network for network in self.networks)

@@ -1,5 +1,6 @@
 """Settings read from the environment (and a .env file), validated once at start-up."""
 
+import ipaddress
 import os
 import types
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ class Settings:
     log_format: Literal["console", "json"] | None = None
     docs_enabled: bool = True
     cors_origins: tuple[str, ...] = ()  # CORS_ORIGINS=https://app.example.com,https://x.io
+    # Proxies whose X-Forwarded-For gives the client's address (addresses, networks or *);
+    # gunicorn reads the same variable for X-Forwarded-Proto.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     hsts_seconds: int = 0  # set behind TLS, e.g. 31536000
 
     host: str = "127.0.0.1"
@@ -83,6 +87,12 @@ class Settings:
             object.__setattr__(self, "database_url", use_psycopg_driver(self.database_url))
         except ValueError as exc:
             problems.append(f"DATABASE_URL {exc}")
+        try:
+            for proxy in self.forwarded_allow_ips:
+                if proxy != "*":
+                    ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append("FORWARDED_ALLOW_IPS must be addresses or networks, or *")
         try:
             parse(self.login_rate_limit)
         except ValueError:

@@ -26,7 +26,7 @@ async def get_current_user(
         subject = decode_access_token(token, settings)
     except InvalidTokenError as exc:
         raise unauthorized from exc
-    user = await get_active_user(session, int(subject)) if subject.isdigit() else None
+    user = await get_active_user(session, int(subject))
     if user is None:
         raise unauthorized
     return user

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..security import dummy_password_hash, hash_password, verify_password
 from .models import User
-from .schemas import UserCreate
+from .schemas import UserCreate, normalize_email
 
 
 class EmailAlreadyRegisteredError(Exception):
@@ -15,7 +15,12 @@ class EmailAlreadyRegisteredError(Exception):
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email.lower()))
+    """The user with this address, however it is spelt (see normalize_email)."""
+    try:
+        normalized = normalize_email(email)
+    except ValueError:
+        return None  # no registered address is spelt like this
+    return await session.scalar(select(User).where(User.email == normalized))
 
 
 async def register_user(session: AsyncSession, data: UserCreate) -> User:

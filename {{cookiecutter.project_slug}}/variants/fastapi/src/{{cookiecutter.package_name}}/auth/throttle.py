@@ -9,7 +9,17 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from .schemas import normalize_email
+
 logger = logging.getLogger(__name__)
+
+
+def counted_as(username: str) -> str:
+    """Every spelling of one address counts against one limit (see normalize_email)."""
+    try:
+        return normalize_email(username)
+    except ValueError:
+        return username.strip().lower()
 
 
 class LoginThrottle:
@@ -24,7 +34,7 @@ class LoginThrottle:
 
     async def retry_after(self, client: str, username: str) -> int | None:
         """Count one attempt; None when it is allowed, else the seconds until one will be."""
-        key = ("login", client, username.strip().lower())
+        key = ("login", client, counted_as(username))
         try:
             if await self.limiter.hit(self.limit, *key):
                 return None

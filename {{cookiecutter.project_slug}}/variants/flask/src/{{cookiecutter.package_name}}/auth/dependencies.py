@@ -40,7 +40,7 @@ def authenticate_request() -> User:
         subject = decode_access_token(token, get_settings())
     except InvalidTokenError as exc:
         raise unauthorized("Could not validate credentials.") from exc
-    user = get_active_user(int(subject)) if subject.isdigit() else None
+    user = get_active_user(int(subject))
     if user is None:
         raise unauthorized("Could not validate credentials.")
     return user

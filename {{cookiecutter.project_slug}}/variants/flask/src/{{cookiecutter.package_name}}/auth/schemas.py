@@ -1,3 +1,4 @@
+import unicodedata
 from typing import Any, TypedDict
 
 import marshmallow as ma
@@ -5,13 +6,34 @@ import marshmallow as ma
 from ..schemas import Length, RequestSchema, Text, Timestamp
 
 
+def normalize_email(address: str) -> str:
+    """The one spelling of an address that registration stores and login looks up.
+
+    Look-alikes are one account: the local part is NFKC-normalised and case-folded
+    (full-width letters, "STRASSE" and "straße"), the domain IDNA-normalised ("bücher.de" and
+    "xn--bcher-kva.de"). Raise ValueError for a domain IDNA refuses.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at:
+        raise ValueError("An email address must contain an @.")
+    local = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", local).casefold())
+    try:
+        domain = domain.encode("idna").decode("idna").lower()
+    except UnicodeError as exc:
+        raise ValueError("The domain of the email address is not a valid domain name.") from exc
+    return f"{local}@{domain}"
+
+
 class EmailAddress(ma.fields.Email):
-    """An email address, lower-cased: addresses are compared case-insensitively."""
+    """An email address in the one spelling normalize_email gives it."""
 
     default_error_messages = {"invalid": "value is not a valid email address"}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).lower()
+        try:
+            return normalize_email(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from exc
 
 
 class NewUser(TypedDict):

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from ..db import db
 from ..security import dummy_password_hash, hash_password, verify_password
 from .models import User
-from .schemas import NewUser
+from .schemas import NewUser, normalize_email
 
 
 class EmailAlreadyRegisteredError(Exception):
@@ -14,7 +14,12 @@ class EmailAlreadyRegisteredError(Exception):
 
 
 def get_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == email.lower()))
+    """The user with this address, however it is spelt (see normalize_email)."""
+    try:
+        normalized = normalize_email(email)
+    except ValueError:
+        return None  # no registered address is spelt like this
+    return db.session.scalar(select(User).where(User.email == normalized))
 
 
 def register_user(data: NewUser) -> User:

@@ -11,7 +11,17 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
+from .schemas import normalize_email
+
 logger = logging.getLogger(__name__)
+
+
+def counted_as(username: str) -> str:
+    """Every spelling of one address counts against one limit (see normalize_email)."""
+    try:
+        return normalize_email(username)
+    except ValueError:
+        return username.strip().lower()
 
 
 class _AppLimit(NamedTuple):
@@ -31,7 +41,7 @@ class LoginThrottle:
     def retry_after(self, client: str, username: str) -> int | None:
         """Count one attempt; None when it is allowed, else the seconds until one will be."""
         app_limit: _AppLimit = current_app.extensions["login_throttle"]
-        key = ("login", client, username.strip().lower())
+        key = ("login", client, counted_as(username))
         try:
             if app_limit.limiter.hit(app_limit.limit, *key):
                 return None
