@@ -31,9 +31,15 @@ async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
         assert page.status_code == 200
         assert "cdn." not in page.text
         assert "/static-offline-docs/" in page.text
-    script = await client.get("/static-offline-docs/swagger-ui-bundle.js")
-    assert script.status_code == 200
-    assert len(script.content) > 100_000
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        script = await client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200
+        assert len(script.content) > 100_000
+        # The bundled ReDoc names Redocly's CDN for its logo; the app serves it without.
+        assert b"cdn.redoc.ly" not in script.content
+    favicon = await client.get("/favicon.ico")
+    assert favicon.status_code == 200
+    assert favicon.headers["content-type"] == "image/png"
 
 
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
