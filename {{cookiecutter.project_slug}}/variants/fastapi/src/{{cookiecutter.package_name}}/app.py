@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Hash once now, so the first login of an unknown email costs what the others do.
         await to_thread.run_sync(dummy_password_hash)
         engine = create_engine(settings)
+        await health.log_schema_state(engine, settings)
         try:
             yield {
                 "sessionmaker": create_sessionmaker(engine),

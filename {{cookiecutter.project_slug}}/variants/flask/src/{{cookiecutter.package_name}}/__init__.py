@@ -3,3 +3,4 @@
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
 DESCRIPTION = {{ cookiecutter.description | tojson }}
 VERSION = "0.1.0"
+COMMAND = {{ cookiecutter.project_slug | tojson }}  # the command line: `COMMAND migrate`, `COMMAND serve`

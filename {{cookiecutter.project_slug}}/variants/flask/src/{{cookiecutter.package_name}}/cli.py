@@ -11,6 +11,7 @@ from gunicorn.app.base import Application
 from werkzeug.serving import WSGIRequestHandler
 
 from .app import create_app
+from .health import log_schema_state
 from .settings import Settings, SettingsError
 
 MIGRATIONS = Path("migrations")
@@ -48,7 +49,9 @@ class GunicornServer(Application):
 
     def load(self) -> Flask:  # type: ignore[override]  # the stubs' WSGI type is too narrow
         # Runs in each worker after the fork, so the database pool is the worker's own.
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        log_schema_state(app)
+        return app
 
 
 def serve(settings: Settings) -> None:
