@@ -35,7 +35,9 @@ class Readiness(Health):
 @cache
 def migrations_head() -> str:
     """The newest revision in migrations/, read once per process."""
-    # Imported here: only the first readiness probe (or start-up check) pays for Alembic.
+    # Imported here: only the first readiness probe (or start-up check) pays for Alembic,
+    # whose plugin registry would log a line per plugin as it loads.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
     if not MIGRATIONS.is_dir():

@@ -33,7 +33,9 @@ class ReadinessSchema(HealthSchema):
 @cache
 def migrations_head() -> str:
     """The newest revision in migrations/, read once per process."""
-    # Imported here: only the first readiness probe (or start-up check) pays for Alembic.
+    # Imported here: only the first readiness probe (or start-up check) pays for Alembic,
+    # whose plugin registry would log a line per plugin as it loads.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
     if not MIGRATIONS.is_dir():
