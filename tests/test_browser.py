@@ -142,7 +142,8 @@ def test_swagger_ui_authorizes_and_executes_offline(
     page.fill("#oauth_username", user)
     page.fill("#oauth_password", PASSWORD)
     page.locator(".auth-btn-wrapper button.authorize").click()
-    page.locator(".auth-container .auth-btn-wrapper button.btn-done").first.wait_for()
+    # Logged in once the form offers "Logout": the token request has answered.
+    page.locator(".auth-container button", has_text="Logout").wait_for()
     assert page.locator(".auth-container .errors").count() == 0
     page.locator(".auth-btn-wrapper button.btn-done").first.click()
 
