@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
 import shutil
 from pathlib import Path
 
@@ -27,10 +29,21 @@ def write_env_file() -> None:
     Path(".env").write_text(env, encoding="utf-8")
 
 
+def path_from_where_the_user_stands(project: Path) -> str:
+    """The project's path as typed from the folder cookiecutter was run in, for `cd`."""
+    # Cookiecutter runs this hook inside the project; the shell's PWD is where the user is.
+    here = os.environ.get("PWD", "")
+    if not here or not Path(here).is_dir():
+        return shlex.quote(str(project))
+    relative = os.path.relpath(project, os.path.realpath(here))
+    return shlex.quote(min(relative, str(project), key=len))
+
+
 def main() -> None:
     keep_variant(FRAMEWORK)
     write_env_file()
-    print(f"\nCreated {SLUG}. Next:\n\n    cd {SLUG}\n    uv run {SLUG} dev\n")
+    where = path_from_where_the_user_stands(Path.cwd())
+    print(f"\nCreated {where}. Next:\n\n    cd {where}\n    uv run {SLUG} dev\n")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ TOOLS = Path(sys.executable).parent  # the template's venv: hadolint, actionlint
 K8S_VERSIONS = ["1.31.0", "1.37.0"]  # oldest still common in managed clusters, newest schema
 REQUIRED_MAKE_TARGETS = {
     "help", "dev", "test", "lint", "format", "typecheck",
-    "docker-build", "up", "down", "migrate", "deploy",
+    "docker-build", "compose-up", "compose-down", "migrate", "compose-migrate", "deploy",
 }  # fmt: skip
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,9 +30,9 @@ BAD_ANSWERS = [
 
 
 def bake_cli(
-    output_dir: Path, *answers: str, force: bool = False
+    output_dir: Path | str, *answers: str, force: bool = False, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run cookiecutter as a user would, from the command line."""
+    """Run cookiecutter as a user would, from the command line (in `cwd`, as a shell would)."""
     args = [
         sys.executable,
         "-m",
@@ -41,6 +44,8 @@ def bake_cli(
     ]
     return subprocess.run(
         [*args, *(["-f"] if force else []), *answers],
+        cwd=cwd,
+        env=os.environ | {"PWD": str(cwd)} if cwd else None,
         capture_output=True,
         text=True,
         check=False,
@@ -85,10 +90,104 @@ def test_answers_with_quotes_and_backslashes_bake(tmp_path: Path) -> None:
 
 
 def test_default_answers_bake_and_print_the_next_commands(tmp_path: Path) -> None:
-    result = bake_cli(tmp_path)
+    result = bake_cli(tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "cd my-service" in result.stdout
+    assert "cd my-service\n" in result.stdout
     assert "uv run my-service dev" in result.stdout
     env = (tmp_path / "my-service" / ".env").read_text()
     assert "SECRET_KEY=change-me" not in env
     assert ".env" in (tmp_path / "my-service" / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize("output_dir", ["..", "out/here", "."])
+def test_printed_cd_reaches_the_project_from_where_the_user_stands(
+    tmp_path: Path, output_dir: str
+) -> None:
+    """The README's own command uses `--output-dir ..`: the printed `cd` must work after it."""
+    here = tmp_path / "checkout"
+    (here / output_dir).mkdir(parents=True, exist_ok=True)
+    result = bake_cli(output_dir, "project_name=Billing API", cwd=here)
+    assert result.returncode == 0, result.stderr
+    [printed] = re.findall(r"^\s+cd (\S+)$", result.stdout, re.M)
+    assert (here / printed / "pyproject.toml").is_file(), result.stdout
+    assert (here / printed).resolve() == (here / output_dir / "billing-api").resolve()
+
+
+NAME_ANSWERS = [
+    ("", "ERROR: project_name is empty: give the service a name"),
+    ("   ", "ERROR: project_name is empty: give the service a name"),
+    ("123 API", "ERROR: project_name '123 API' starts with a digit"),
+    ("!!!", "ERROR: project_name '!!!' has no letters or digits"),
+    ("Flask", "ERROR: package_name 'flask', made from project_name 'Flask', would shadow"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), NAME_ANSWERS)
+def test_bad_names_are_blamed_on_what_the_user_typed(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    result = bake_cli(tmp_path, f"project_name={name}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert message in output
+    assert "already exists" not in output
+    # One sentence: nothing about a slug or package the user never typed.
+    assert len(re.findall(r"^ERROR: (?!Stopping generation)", output, re.M)) == 1, output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_with_a_leading_digit_is_told_what_to_type(tmp_path: Path) -> None:
+    said = bake_cli(tmp_path, "project_name=123 API")
+    [suggestion] = re.findall(r"\(e\.g\. '([^']+)'\)", said.stdout + said.stderr)
+    result = bake_cli(tmp_path, "project_name=123 API", f"project_slug={suggestion}")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / suggestion / "pyproject.toml").is_file()
+
+
+def test_doubled_spaces_and_accents_in_the_name_make_a_clean_slug(tmp_path: Path) -> None:
+    result = bake_cli(tmp_path, "project_name=Café  Billing_Service")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cafe-billing-service" / "src" / "cafe_billing_service").is_dir()
+
+
+def test_a_refused_bake_starts_with_the_hooks_sentence(tmp_path: Path) -> None:
+    """The hook prints only its sentences; cookiecutter's own lines come after them."""
+    command = [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--no-input"]
+    answers = ["-o", str(tmp_path), "author_email=nope", "package_name=class"]
+    # As on a terminal: one stream, in the order it was written.
+    result = subprocess.run(
+        [*command, *answers],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.stdout.splitlines()[:2] == [
+        "ERROR: package_name 'class' is a Python keyword: choose another name "
+        "(e.g. 'class_service').",
+        "ERROR: author_email 'nope' is not a valid email address: use the form 'name@example.com'.",
+    ]
+
+
+def pinned_cookiecutter() -> str:
+    project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())
+    [pin] = [d for d in project["dependency-groups"]["dev"] if d.startswith("cookiecutter==")]
+    return pin.removeprefix("cookiecutter==")
+
+
+def test_readme_says_what_cookiecutter_prints_itself_with_its_version() -> None:
+    readme = (TEMPLATE / "README.md").read_text()
+    version = pinned_cookiecutter()
+    assert f"cookiecutter {version} then prints its own traceback" in readme
+    assert "framework=django" in readme
+
+
+def test_a_bad_choice_is_refused_by_cookiecutter_with_the_valid_choices(tmp_path: Path) -> None:
+    """cookiecutter itself rejects a choice before the hook runs; its last line names both."""
+    result = bake_cli(tmp_path, "framework=django")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "django" in last
+    assert "['fastapi', 'flask']" in last
+    assert list(tmp_path.iterdir()) == []

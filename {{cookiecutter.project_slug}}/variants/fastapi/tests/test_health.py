@@ -1,4 +1,13 @@
+import logging
+from pathlib import Path
+
 import httpx
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from {{ cookiecutter.package_name }} import COMMAND
+from {{ cookiecutter.package_name }}.health import log_schema_state
+from {{ cookiecutter.package_name }}.settings import Settings
 
 from .conftest import ClientWith
 
@@ -25,15 +34,45 @@ async def test_ready_is_503_when_the_database_is_unreachable(
     assert response.json()["status"] == 503
 
 
+async def test_ready_is_503_until_the_database_is_migrated(
+    client_with: ClientWith, tmp_path: Path
+) -> None:
+    never_migrated = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    async with client_with(database_url=never_migrated) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert f"run `{COMMAND} migrate`" in response.json()["detail"]
+
+
+async def test_production_start_says_when_the_schema_is_behind(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    production = settings.model_copy(update={"environment": "production"})
+    with caplog.at_level(logging.INFO):
+        await log_schema_state(engine, production)
+    await engine.dispose()
+    [record] = [r for r in caplog.records if r.name.endswith(".health")]
+    assert record.levelno == logging.ERROR
+    assert f"run `{COMMAND} migrate`" in record.getMessage()
+
+
 async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
     for path in ("/docs", "/redoc"):
         page = await client.get(path)
         assert page.status_code == 200
         assert "cdn." not in page.text
         assert "/static-offline-docs/" in page.text
-    script = await client.get("/static-offline-docs/swagger-ui-bundle.js")
-    assert script.status_code == 200
-    assert len(script.content) > 100_000
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        script = await client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200
+        assert len(script.content) > 100_000
+        # The bundled ReDoc names Redocly's CDN for its logo; the app serves it without.
+        assert b"cdn.redoc.ly" not in script.content
+    favicon = await client.get("/favicon.ico")
+    assert favicon.status_code == 200
+    assert favicon.headers["content-type"] == "image/png"
 
 
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,15 @@
+import dataclasses
+import logging
+from pathlib import Path
+
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from {{ cookiecutter.package_name }} import COMMAND
 from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.health import log_schema_state
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -29,6 +37,31 @@ def test_ready_is_503_when_the_database_is_unreachable(unused_port: int) -> None
     assert response.json["status"] == 503
 
 
+@pytest.fixture
+def never_migrated_app(settings: Settings, tmp_path: Path) -> Flask:
+    """An app on an empty database (made in a fixture: create_app sets up logging afresh)."""
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    return create_app(dataclasses.replace(settings, database_url=empty))
+
+
+def test_ready_is_503_until_the_database_is_migrated(never_migrated_app: Flask) -> None:
+    response = never_migrated_app.test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json is not None
+    assert f"run `{COMMAND} migrate`" in response.json["detail"]
+
+
+def test_serve_says_at_start_when_the_schema_is_behind(
+    never_migrated_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        log_schema_state(never_migrated_app)
+    [record] = [r for r in caplog.records if r.name.endswith(".health")]
+    assert record.levelno == logging.ERROR
+    assert f"run `{COMMAND} migrate`" in record.getMessage()
+
+
 def test_docs_are_served_without_a_cdn(client: FlaskClient) -> None:
     for path in ("/docs", "/redoc"):
         page = client.get(path)
@@ -39,7 +72,13 @@ def test_docs_are_served_without_a_cdn(client: FlaskClient) -> None:
         script = client.get(f"/static-offline-docs/{asset}")
         assert script.status_code == 200
         assert len(script.data) > 100_000
+        # The bundled ReDoc names Redocly's CDN for its logo; the app serves it without.
+        assert b"cdn.redoc.ly" not in script.data
         script.close()
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 200
+    assert favicon.mimetype == "image/png"
+    favicon.close()
 
 
 def test_openapi_documents_every_route(client: FlaskClient) -> None:

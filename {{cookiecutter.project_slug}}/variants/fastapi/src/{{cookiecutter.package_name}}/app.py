@@ -9,10 +9,9 @@ from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import DESCRIPTION, PROJECT_NAME, VERSION, health
+from . import DESCRIPTION, PROJECT_NAME, VERSION, docs, health
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
 from .db import create_engine, create_sessionmaker
@@ -45,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Hash once now, so the first login of an unknown email costs what the others do.
         await to_thread.run_sync(dummy_password_hash)
         engine = create_engine(settings)
+        await health.log_schema_state(engine, settings)
         try:
             yield {
                 "sessionmaker": create_sessionmaker(engine),
@@ -63,11 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "generate_unique_id_function": operation_id,
         "lifespan": lifespan,
     }
-    if settings.docs_enabled:
-        # Swagger UI and ReDoc with their assets served by the app, not a CDN.
-        app = FastAPIOffline(docs_url="/docs", redoc_url="/redoc", **about)
-    else:
-        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, **about)
+    # Swagger UI and ReDoc come from docs.py, which serves their assets itself (no CDN).
+    openapi_url = "/openapi.json" if settings.docs_enabled else None
+    app = FastAPI(openapi_url=openapi_url, docs_url=None, redoc_url=None, **about)
     app.state.settings = settings
 
     api = APIRouter(prefix="/api/v1")
@@ -76,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(tasks.router)
     app.include_router(health.router)
     app.include_router(api)
+    if settings.docs_enabled:
+        app.include_router(docs.router)
 
     register_error_handlers(app)
     # The last added runs first: the request id must exist before anything can fail.

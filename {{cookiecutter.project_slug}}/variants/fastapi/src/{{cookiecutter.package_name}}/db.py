@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
@@ -94,3 +95,52 @@ def _use_sqlite_transactions(engine: AsyncEngine) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _maintenance_engine(url: URL) -> AsyncEngine:
+    # The server's own `postgres` database, where databases are listed and created.
+    return create_async_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+
+
+async def database_is_missing(database_url: str) -> bool:
+    """True only when the PostgreSQL server answers and has no database of that name."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return False
+    engine = _maintenance_engine(url)
+    try:
+        async with engine.connect() as connection:
+            query = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            return await connection.scalar(query, {"name": url.database}) is None
+    except Exception:  # the server cannot tell: the caller's own error stands
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def create_database(database_url: str) -> bool:
+    """Create the PostgreSQL database named in the URL if it is missing; True if it was."""
+    if not await database_is_missing(database_url):
+        return False
+    url = make_url(database_url)
+    engine = _maintenance_engine(url)
+    try:
+        async with engine.connect() as connection:
+            name = connection.dialect.identifier_preparer.quote(str(url.database))
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await engine.dispose()
+    return True
+
+
+def missing_database_sentence(database_url: str, command: str) -> str:
+    """What to do when DATABASE_URL names a database the server does not have."""
+    url = make_url(database_url)
+    where = f"-h {url.host or 'localhost'} -p {url.port or 5432} -U {url.username or 'postgres'}"
+    return (
+        f'The database "{url.database}" does not exist on {url.host}:{url.port or 5432}: '
+        f"create it with `createdb {where} {url.database}`, or run "
+        f"`{command} migrate --create-database`."
+    )

@@ -9,9 +9,10 @@ from alembic.config import Config
 from flask import Flask, Response
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Engine, MetaData, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
@@ -127,3 +128,52 @@ def _use_sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _maintenance_engine(url: URL) -> Engine:
+    # The server's own `postgres` database, where databases are listed and created.
+    return create_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+
+
+def database_is_missing(database_url: str) -> bool:
+    """True only when the PostgreSQL server answers and has no database of that name."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return False
+    engine = _maintenance_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            return connection.scalar(query, {"name": url.database}) is None
+    except Exception:  # the server cannot tell: the caller's own error stands
+        return False
+    finally:
+        engine.dispose()
+
+
+def create_database(database_url: str) -> bool:
+    """Create the PostgreSQL database named in the URL if it is missing; True if it was."""
+    if not database_is_missing(database_url):
+        return False
+    url = make_url(database_url)
+    engine = _maintenance_engine(url)
+    try:
+        with engine.connect() as connection:
+            name = connection.dialect.identifier_preparer.quote(str(url.database))
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        engine.dispose()
+    return True
+
+
+def missing_database_sentence(database_url: str, command: str) -> str:
+    """What to do when DATABASE_URL names a database the server does not have."""
+    url = make_url(database_url)
+    where = f"-h {url.host or 'localhost'} -p {url.port or 5432} -U {url.username or 'postgres'}"
+    return (
+        f'The database "{url.database}" does not exist on {url.host}:{url.port or 5432}: '
+        f"create it with `createdb {where} {url.database}`, or run "
+        f"`{command} migrate --create-database`."
+    )

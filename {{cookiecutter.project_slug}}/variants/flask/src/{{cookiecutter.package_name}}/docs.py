@@ -1,6 +1,7 @@
 """The OpenAPI document, Swagger UI and ReDoc, with every asset served by the app (no CDN)."""
 
 import inspect
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, Response, send_file, send_from_directory
 from openapi_ui_bundles import redoc
 from werkzeug.exceptions import NotFound
 
@@ -20,16 +21,33 @@ from .auth.dependencies import TOKEN_URL
 from .settings import Settings
 
 ASSETS_URL = "/static-offline-docs"
-ASSET_FOLDERS = (
-    Path(str(files("flask_swagger_ui") / "dist")),  # Swagger UI 5
-    redoc.static_path,  # ReDoc 2
-)
+SWAGGER_UI = Path(str(files("flask_swagger_ui") / "dist"))  # Swagger UI 5
+ASSET_FOLDERS = (SWAGGER_UI, redoc.static_path)  # ReDoc 2
+# ReDoc 2 loads the logo of its "API docs by Redocly" link from Redocly's CDN; an empty
+# image in its place keeps the page on this host.
+REDOC_LOGO_URL = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
 
-assets = Blueprint("docs_assets", __name__, url_prefix=ASSETS_URL)
+assets = Blueprint("docs_assets", __name__)
 
 
-@assets.get("/<path:filename>")
+@cache
+def offline_redoc() -> bytes:
+    """The bundled ReDoc with its one CDN address replaced."""
+    bundle = Path(redoc.static_path) / "redoc.standalone.js"
+    return bundle.read_bytes().replace(REDOC_LOGO_URL, EMPTY_IMAGE)
+
+
+@assets.get("/favicon.ico")
+def favicon() -> Response:
+    # flask-smorest's pages name no icon, so browsers ask for this one.
+    return send_file(SWAGGER_UI / "favicon-32x32.png", mimetype="image/png")
+
+
+@assets.get(f"{ASSETS_URL}/<path:filename>")
 def asset(filename: str) -> Response:
+    if filename == "redoc.standalone.js":
+        return Response(offline_redoc(), mimetype="text/javascript")
     for folder in ASSET_FOLDERS:
         if (folder / filename).is_file():
             return send_from_directory(folder, filename)
