@@ -3,7 +3,10 @@
 Every value comes from the environment (and .env), like the app's own settings.
 """
 
+import os
 from pathlib import Path
+
+from gunicorn.workers.base import Worker
 
 from {{ cookiecutter.package_name }}.logs import GunicornLogger, configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -35,3 +38,11 @@ control_socket_disable = True
 logger_class = GunicornLogger
 loglevel = settings.log_level.lower()
 accesslog = None
+
+
+def child_exit(_server: object, worker: Worker) -> None:
+    """Drop a dead worker's share of the live gauges (requests in flight, pool in use)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess  # noqa: PLC0415 - after serve set the dir
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

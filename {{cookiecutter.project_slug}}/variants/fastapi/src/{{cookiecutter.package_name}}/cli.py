@@ -9,6 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from .settings import Settings
+from .telemetry import serve_metrics
 
 APP_FACTORY = f"{__package__}.app:create_app"
 
@@ -43,18 +44,19 @@ def serve(settings: Settings) -> None:
     # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal; a stop
     # that drained cleanly should exit 0 for Docker, Kubernetes and systemd.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.web_concurrency,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=settings.graceful_timeout,
-    )
+    with serve_metrics(settings):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_concurrency,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            server_header=False,
+            timeout_graceful_shutdown=settings.graceful_timeout,
+        )
 
 
 def dev(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from .app import create_app
 from .settings import Settings, SettingsError
+from .telemetry import serve_metrics
 
 MIGRATIONS = Path("migrations")
 GUNICORN_CONFIG = Path("gunicorn.conf.py")
@@ -55,7 +56,8 @@ def serve(settings: Settings) -> None:
     """Run the production server: gunicorn, configured by gunicorn.conf.py from the environment."""
     if not GUNICORN_CONFIG.is_file():
         raise SystemExit("gunicorn.conf.py not found: run this command from the project's root.")
-    GunicornServer(settings).run()
+    with serve_metrics(settings):
+        GunicornServer(settings).run()
 
 
 class QuietRequestHandler(WSGIRequestHandler):
