@@ -13,9 +13,9 @@ import os
 from functools import cache
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -32,8 +32,12 @@ def start_tracing(endpoint: str) -> None:
 
 def trace_engine(engine: AsyncEngine, endpoint: str) -> None:
     """A child span for every SQL statement the engine runs."""
-    SQLAlchemyInstrumentor().instrument(
-        engine=engine.sync_engine, tracer_provider=tracer_provider(endpoint)
+    # What SQLAlchemyInstrumentor attaches to one engine, without the instrumentor: that also
+    # patches create_engine everywhere, and its version range stops short of SQLAlchemy 2.1.
+    EngineTracer(  # type: ignore[no-untyped-call]
+        tracer_provider(endpoint).get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+        engine.sync_engine,
+        metrics.get_meter(__name__).create_up_down_counter("db.client.connections.usage"),
     )
 
 

@@ -14,9 +14,9 @@ from functools import cache
 from typing import Any
 
 from flask import Flask, request
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -49,7 +49,13 @@ def name_span_after_route() -> None:
 
 def trace_engine(engine: Engine, endpoint: str) -> None:
     """A child span for every SQL statement the engine runs."""
-    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=tracer_provider(endpoint))
+    # What SQLAlchemyInstrumentor attaches to one engine, without the instrumentor: that also
+    # patches create_engine everywhere, and its version range stops short of SQLAlchemy 2.1.
+    EngineTracer(  # type: ignore[no-untyped-call]
+        tracer_provider(endpoint).get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+        engine,
+        metrics.get_meter(__name__).create_up_down_counter("db.client.connections.usage"),
+    )
 
 
 @cache
