@@ -28,6 +28,13 @@ async def test_unknown_paths_share_one_label(client: httpx.AsyncClient) -> None:
     assert requests_counted("GET", "unmatched", "404") == before + 1
 
 
+async def test_unknown_methods_share_one_label(client: httpx.AsyncClient) -> None:
+    before = requests_counted("_OTHER", "unmatched", "404")
+    assert (await client.request("BREW", "/no/such/path")).status_code == 404
+    assert requests_counted("_OTHER", "unmatched", "404") == before + 1
+    assert requests_counted("BREW", "unmatched", "404") == 0
+
+
 TELEMETRY_MODULES = (
     "opentelemetry.sdk",
     "opentelemetry.exporter",

@@ -27,6 +27,13 @@ def test_unknown_paths_share_one_label(client: FlaskClient) -> None:
     assert requests_counted("GET", "unmatched", "404") == before + 1
 
 
+def test_unknown_methods_share_one_label(client: FlaskClient) -> None:
+    before = requests_counted("_OTHER", "unmatched", "404")
+    assert client.open("/no/such/path", method="BREW").status_code == 404
+    assert requests_counted("_OTHER", "unmatched", "404") == before + 1
+    assert requests_counted("BREW", "unmatched", "404") == 0
+
+
 TELEMETRY_MODULES = (
     "opentelemetry.sdk",
     "opentelemetry.exporter",

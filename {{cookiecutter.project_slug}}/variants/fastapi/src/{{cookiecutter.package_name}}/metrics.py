@@ -19,6 +19,11 @@ FRAMEWORK = "fastapi"
 # Requests no route answered (404, 405 on unknown paths, 413 before routing): one series.
 UNMATCHED_ROUTE = "unmatched"
 
+# Methods are the client's to choose: any other one is counted as _OTHER, as OpenTelemetry does.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+
 REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -53,6 +58,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.templates: dict[int, str] = {}  # id of a matched route: its whole path template
+        self.series: dict[tuple[str, str, str], tuple[Histogram, Counter]] = {}
         BUILD_INFO.labels(VERSION, FRAMEWORK).set(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,9 +79,19 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             IN_PROGRESS.dec()
-            labels = (scope["method"], self.template(scope), str(status))
-            REQUEST_DURATION.labels(*labels).observe(perf_counter() - started)
-            REQUESTS.labels(*labels).inc()
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
+            duration, count = self.children((method, self.template(scope), str(status)))
+            duration.observe(perf_counter() - started)
+            count.inc()
+
+    def children(self, labels: tuple[str, str, str]) -> tuple[Histogram, Counter]:
+        """The histogram's and the counter's series for these labels, looked up once."""
+        if (found := self.series.get(labels)) is None:
+            found = self.series[labels] = (
+                REQUEST_DURATION.labels(*labels),
+                REQUESTS.labels(*labels),
+            )
+        return found
 
     def template(self, scope: Scope) -> str:
         """The path template of the route that answered, e.g. /api/v1/tasks/{task_id}."""

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 FRAMEWORK = "flask"
 
+# Methods are the client's to choose: any other one is counted as _OTHER, as OpenTelemetry does.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+
 REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -54,6 +59,7 @@ class MetricsMiddleware:
 
     def __init__(self, app: "WSGIApplication") -> None:
         self.app = app
+        self.series: dict[tuple[str, str, str], tuple[Histogram, Counter]] = {}
         BUILD_INFO.labels(VERSION, FRAMEWORK).set(1)
 
     def __call__(
@@ -75,9 +81,23 @@ class MetricsMiddleware:
         finally:
             IN_PROGRESS.dec()
             # The app notes the route it matched (telemetry.note_route) before handling it.
-            labels = (environ["REQUEST_METHOD"], environ.get(ROUTE_KEY, UNMATCHED_ROUTE), status)
-            REQUEST_DURATION.labels(*labels).observe(perf_counter() - started)
-            REQUESTS.labels(*labels).inc()
+            method = environ["REQUEST_METHOD"]
+            method = method if method in KNOWN_METHODS else "_OTHER"
+            duration, count = self.children(
+                (method, environ.get(ROUTE_KEY, UNMATCHED_ROUTE), status)
+            )
+            duration.observe(perf_counter() - started)
+            count.inc()
+
+    def children(self, labels: tuple[str, str, str]) -> tuple[Histogram, Counter]:
+        """The histogram's and the counter's series for these labels, looked up once."""
+        # Threads share the dict: a race only looks the same series up twice.
+        if (found := self.series.get(labels)) is None:
+            found = self.series[labels] = (
+                REQUEST_DURATION.labels(*labels),
+                REQUESTS.labels(*labels),
+            )
+        return found
 
 
 def watch_pool(engine: Engine) -> None:
