@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import http.server
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -130,7 +132,18 @@ TARGET_ORDER = ["fastapi", "starlette", "flask", "flask-bare"]
 # The same bare apps with every query through the SQLAlchemy ORM the generated services use:
 # they split each generated ÷ bare gap into the ORM's share and the rest.
 ORM_ORDER = ["starlette-orm", "flask-orm"]
-ALL_TARGETS = TARGET_ORDER + ORM_ORDER
+# The generated services again with telemetry changed from its defaults (metrics on, traces
+# and error reports off), on their twin's database: what metrics and traces cost.
+TELEMETRY_TARGETS = {  # target: (framework, environment on top of the generated service's)
+    "fastapi-metrics-off": ("fastapi", {"METRICS_ENABLED": "false"}),
+    "fastapi-tracing": ("fastapi", {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_sink}"}),
+    "flask-metrics-off": ("flask", {"METRICS_ENABLED": "false"}),
+    "flask-tracing": ("flask", {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_sink}"}),
+}
+TELEMETRY_ORDER = list(TELEMETRY_TARGETS)
+ALL_TARGETS = TARGET_ORDER + ORM_ORDER + TELEMETRY_ORDER
+DEFAULT_TARGETS = TARGET_ORDER + ORM_ORDER  # six servers: what fits in max_connections
+TELEMETRY_RUN = ["fastapi", *TELEMETRY_ORDER[:2], "flask", *TELEMETRY_ORDER[2:]]
 TARGET_LABELS = {
     "fastapi": "FastAPI (generated)",
     "starlette": "Starlette (bare)",
@@ -138,6 +151,10 @@ TARGET_LABELS = {
     "flask-bare": "Flask (bare)",
     "starlette-orm": "Starlette + ORM (bare)",
     "flask-orm": "Flask + ORM (bare)",
+    "fastapi-metrics-off": "FastAPI, metrics off",
+    "fastapi-tracing": "FastAPI, tracing on",
+    "flask-metrics-off": "Flask, metrics off",
+    "flask-tracing": "Flask, tracing on",
 }
 BARE_APPS = {  # target: (framework whose database it shares, module under bench/baselines)
     "starlette": ("fastapi", "starlette_app"),
@@ -401,6 +418,25 @@ def stop(target: Target) -> None:
     # uvicorn's and gunicorn's workers leave with their master; make sure none lingers.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_otlp_sink(cleanup: contextlib.ExitStack) -> str:
+    """An OTLP/HTTP endpoint that takes every export and keeps nothing: for the tracing rows."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cleanup.callback(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 # --- seeding and checking -----------------------------------------------------------------
@@ -827,6 +863,8 @@ def render(
             row.append("—" if value is None else f"{value:.2f}")
         out.append("| " + " | ".join(row) + " |")
     out += render_orm_split(targets, results, failures)
+    if any(key in targets for key in TELEMETRY_TARGETS):
+        out += render_telemetry(targets, results)
     if args.runs > 1:
         out += ["", "### req/s per run", ""]
         out += ["| workload | " + " | ".join(TARGET_LABELS[k] for k in ALL_TARGETS) + " |"]
@@ -918,6 +956,57 @@ def render_orm_split(
     return out
 
 
+TELEMETRY_BUDGET = 0.95  # metrics on must keep at least this share of the req/s without them
+
+
+def render_telemetry(
+    targets: dict[str, Target], results: dict[tuple[str, str], list[Cell | None]]
+) -> list[str]:
+    """Each generated service as shipped (metrics on) next to metrics off and tracing on."""
+    out = ["", "### Telemetry's cost", ""]
+    out.append(
+        "The generated service as shipped (metrics on; traces and error reports off) next to "
+        "the same service with METRICS_ENABLED=false, and with traces exported over OTLP/HTTP "
+        "to a sink in the harness. req/s (CPU ms per request), medians; ratios are medians of "
+        "the per-run ratios, of req/s and of requests per CPU-second."
+    )
+    out.append("")
+    head = ["workload", "variant", "metrics on (default)", "metrics off", "tracing on"]
+    head += ["on ÷ off req/s", "on ÷ off CPU", "tracing ÷ on req/s", "tracing ÷ on CPU"]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    over = []
+    for number, workload in enumerate(WORKLOADS, start=1):
+        for framework in ("fastapi", "flask"):
+            keys = [framework, f"{framework}-metrics-off", f"{framework}-tracing"]
+            if not any(key in targets for key in keys[1:]):
+                continue
+            row = [f"{number}. {workload.label}", framework]
+            for key in keys:
+                cells = [c for c in results.get((workload.key, key), []) if c]
+                if not cells:
+                    row.append("—")
+                    continue
+                rps = statistics.median(c.rps for c in cells)
+                row.append(f"{rps:.0f} ({statistics.median(c.cpu_ms for c in cells):.2f} ms)")
+            for top, bottom in ((keys[0], keys[1]), (keys[2], keys[0])):
+                for cpu in (False, True):
+                    value = ratio(results, workload.key, top, bottom, cpu=cpu)
+                    row.append("—" if value is None else f"{value:.3f}")
+            on_off = ratio(results, workload.key, keys[0], keys[1])
+            if number >= 2 and on_off is not None and on_off < TELEMETRY_BUDGET:
+                over.append(f"{framework} on {number}. {workload.label}: {on_off:.3f}")
+            out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    if over:
+        budget = f"{1 - TELEMETRY_BUDGET:.0%}"
+        out.append(f"Metrics cost more than {budget} of req/s: {'; '.join(over)}.")
+    else:
+        out.append(
+            f"Metrics on keep ≥ {TELEMETRY_BUDGET:.2f} of the req/s without them on workloads 2-4."
+        )
+    return out
+
+
 def framework_package(targets: dict[str, Target], framework: str) -> str:
     target = targets.get(framework)
     return target.env.get("BENCH_PACKAGE", "<pkg>") if target else "<pkg>"
@@ -943,6 +1032,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "six servers must fit in PostgreSQL's max_connections",
     )  # fmt: skip
     parser.add_argument("--cold-starts", type=int, default=3, help="cold-start samples per variant")
+    parser.add_argument(
+        "--targets", default=",".join(DEFAULT_TARGETS),
+        help="comma-separated servers to load, of: " + ", ".join(ALL_TARGETS)
+        + " (a variant's generated service comes along with its other rows: it seeds them)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--telemetry", action="store_true",
+        help="what metrics and traces cost: --targets " + ",".join(TELEMETRY_RUN),
+    )  # fmt: skip
     parser.add_argument(
         "--workloads", default=",".join(w.key for w in WORKLOADS),
         help="comma-separated subset of: " + ", ".join(w.key for w in WORKLOADS),
@@ -974,6 +1072,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not chosen or not set(chosen) <= known:
         parser.error(f"--workloads takes a comma-separated subset of {', '.join(sorted(known))}")
     args.workload_keys = chosen
+    targets = (
+        TELEMETRY_RUN
+        if args.telemetry
+        else [key.strip() for key in args.targets.split(",") if key.strip()]
+    )
+    if not targets or not set(targets) <= set(ALL_TARGETS):
+        parser.error(f"--targets takes a comma-separated subset of {', '.join(ALL_TARGETS)}")
+    twins = {
+        framework
+        for key in targets
+        for framework, _ in [BARE_APPS.get(key) or TELEMETRY_TARGETS.get(key) or (key, None)]
+    }
+    args.target_keys = [key for key in ALL_TARGETS if key in targets or key in twins]
     return args
 
 
@@ -998,7 +1109,8 @@ def measure(
     args: argparse.Namespace, workdir: Path, started: datetime, cleanup: contextlib.ExitStack
 ) -> int:
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    frameworks: list[str] = json.loads((TEMPLATE / "cookiecutter.json").read_text())["framework"]
+    offered: list[str] = json.loads((TEMPLATE / "cookiecutter.json").read_text())["framework"]
+    frameworks = [framework for framework in offered if framework in args.target_keys]
     say(f"baking {', '.join(frameworks)} into {workdir}")
     projects: dict[str, Project] = {}
     skipped: dict[str, str] = {}
@@ -1026,6 +1138,7 @@ def measure(
         port = free_port()
         env = service_env(databases[framework], secret, port, args.workers, args.pool_size)
         env["BENCH_PACKAGE"] = project.package  # not read by the service; names it in the report
+        env["METRICS_PORT"] = str(free_port())  # the metrics listener's own port
         targets[framework] = Target(
             framework, TARGET_LABELS[framework], framework,
             command=[str(project.path / ".venv" / "bin" / project.slug), "serve"],
@@ -1053,6 +1166,8 @@ def measure(
     )
     gunicorn, source = gunicorn_settings(projects.get("flask"), flask_env)
     for key, (framework, module) in BARE_APPS.items():
+        if key not in args.target_keys:
+            continue
         database, note = twin_database(framework)
         port = free_port()
         if framework == "fastapi":
@@ -1079,6 +1194,18 @@ def measure(
             port=port,
             database=database, log=logs / f"{key}.log", note=note,
         )  # fmt: skip
+    otlp_sink = start_otlp_sink(cleanup)
+    for key, (framework, changes) in TELEMETRY_TARGETS.items():
+        twin = targets.get(framework)
+        if key not in args.target_keys or twin is None or twin.skipped:
+            continue
+        port = free_port()
+        env = twin.env | {key: value.format(otlp_sink=otlp_sink) for key, value in changes.items()}
+        env |= {"PORT": str(port), "METRICS_PORT": str(free_port())}
+        targets[key] = Target(
+            key, TARGET_LABELS[key], framework, command=twin.command, cwd=twin.cwd, env=env,
+            port=port, database=twin.database, log=logs / f"{key}.log",
+        )  # fmt: skip
     notes = [
         f"Flask servers: gunicorn {gunicorn['worker_class']}, {args.workers} workers x "
         f"{gunicorn['threads']} threads, keep-alive {gunicorn['keepalive']} s (from {source})."
@@ -1094,7 +1221,9 @@ def measure(
         if migrated.returncode != 0:
             target.skipped = f"`{project.slug} migrate` failed: {tail(migrated.stderr)}"
             say(f"SKIPPING {target.label}: {target.skipped}")
-    for key in BARE_APPS:
+    for key in [*BARE_APPS, *TELEMETRY_TARGETS]:
+        if key not in targets:
+            continue
         target = targets[key]
         twin = next(
             (t for t in targets.values() if t.database is target.database and t.key in projects),
@@ -1117,8 +1246,10 @@ def measure(
         if target.skipped is None and target.database is not None:
             say(f"seeding {target.database.name} through the {framework} service's API")
             target.database.seed = seed(target.url)
-    for key in BARE_APPS:
-        target = targets[key]
+    for key in [*BARE_APPS, *TELEMETRY_TARGETS]:
+        target = targets.get(key)
+        if target is None:
+            continue
         if not target.skipped and (target.database is None or target.database.seed is None):
             target.skipped = "its database could not be seeded (its generated twin did not start)"
             stop(target)

@@ -194,6 +194,8 @@ def service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "SECRET_KEY": SECRET_KEY,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        # Metrics have a listener of their own: services run side by side need a port each.
+        "METRICS_PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
         "LOG_FORMAT": "json",
     }

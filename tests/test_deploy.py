@@ -494,7 +494,7 @@ def image_workdir(project: Project, root: Path) -> Path:
 
 APP_SETTINGS = {
     "ENVIRONMENT", "SECRET_KEY", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "HOST", "PORT",
-    "WEB_CONCURRENCY", "GRACEFUL_TIMEOUT", "ACCESS_TOKEN_EXPIRE_MINUTES",
+    "METRICS_PORT", "WEB_CONCURRENCY", "GRACEFUL_TIMEOUT", "ACCESS_TOKEN_EXPIRE_MINUTES",
 }  # fmt: skip
 
 
@@ -512,6 +512,7 @@ def production_settings(**extra: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
         "HOST": "127.0.0.1",
         "PORT": str(free_port()),
+        "METRICS_PORT": str(free_port()),  # the metrics listener's own port (9464 by default)
         **extra,
     }
 

@@ -133,6 +133,8 @@ def settings(database: str, port: int, **extra: str) -> list[str]:
         # Host network: listen on loopback only, not on every interface of the machine.
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        # Its own metrics port too: the default, 9464, may be taken on the host network.
+        "METRICS_PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
     } | extra
     return [f"--env={key}={value}" for key, value in values.items()]
@@ -402,6 +404,7 @@ def test_generated_ci_image_job_passes_here(
         | {
             "DATABASE_URL": database,
             "PORT": str(free_port()),
+            "METRICS_PORT": str(free_port()),
             "PATH": f"{shim}{os.pathsep}{base['PATH']}",
             "DOCKER_BUILD_FLAGS": image.build_flags,
         }

@@ -3,9 +3,11 @@
 Every value comes from the environment (and .env), like the app's own settings.
 """
 
+import os
 from pathlib import Path
 
 from gunicorn.http.message import Request
+from gunicorn.workers.base import Worker
 
 from {{ cookiecutter.package_name }}.logs import GunicornLogger, configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -47,3 +49,11 @@ def pre_request(_worker: object, req: Request) -> None:
     declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
     if declared.isdigit() and int(declared) > settings.max_body_size:
         req.force_close()
+
+
+def child_exit(_server: object, worker: Worker) -> None:
+    """Drop a dead worker's share of the live gauges (requests in flight, pool in use)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess  # noqa: PLC0415 - after serve set the dir
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

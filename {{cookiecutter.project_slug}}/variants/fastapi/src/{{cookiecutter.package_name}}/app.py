@@ -26,6 +26,7 @@ from .middleware import (
 from .security import dummy_password_hash
 from .settings import Settings
 from .tasks import routes as tasks
+from .telemetry import instrument_app, instrument_engine, login_throttled_counter
 
 
 class State(TypedDict):
@@ -44,12 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Hash once now, so the first login of an unknown email costs what the others do.
         await to_thread.run_sync(dummy_password_hash)
         engine = create_engine(settings)
+        instrument_engine(engine, settings)
         await health.log_schema_state(engine, settings)
+        throttle = LoginThrottle(
+            settings.login_rate_limit,
+            settings.redis_url,
+            on_refused=login_throttled_counter(settings),
+        )
         try:
-            yield {
-                "sessionmaker": create_sessionmaker(engine),
-                "login_throttle": LoginThrottle(settings.login_rate_limit, settings.redis_url),
-            }
+            yield {"sessionmaker": create_sessionmaker(engine), "login_throttle": throttle}
         finally:
             await engine.dispose()
 
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     app.add_middleware(RequestContextMiddleware)
     app.openapi = partial(_openapi_with_problems, app)  # type: ignore[method-assign]
+    instrument_app(app, settings)
     return app
 
 

@@ -17,6 +17,7 @@ from . import COMMAND
 from .logs import configure_logging
 from .server import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, LimitedHttpProtocol
 from .settings import Settings
+from .telemetry import serve_metrics
 
 APP_FACTORY = f"{__package__}.app:create_app"
 
@@ -89,22 +90,23 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     listen_or_exit(settings.host, settings.port)
     announce(settings, settings.host)
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.web_concurrency,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=settings.graceful_timeout,
-        # Bounds on request heads, connections and idle time (server.py).
-        http=LimitedHttpProtocol,
-        limit_concurrency=MAX_CONNECTIONS,
-        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
-    )
+    with serve_metrics(settings):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_concurrency,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            server_header=False,
+            timeout_graceful_shutdown=settings.graceful_timeout,
+            # Bounds on request heads, connections and idle time (server.py).
+            http=LimitedHttpProtocol,
+            limit_concurrency=MAX_CONNECTIONS,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        )
 
 
 def dev(settings: Settings) -> None:

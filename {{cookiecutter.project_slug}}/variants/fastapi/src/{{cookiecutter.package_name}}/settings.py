@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=1, ge=1)
     graceful_timeout: int = Field(default=30, ge=1)
 
+    metrics_enabled: bool = True
+    metrics_port: int = Field(default=9464, ge=1, le=65535, description="Served by `serve` only")
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, description="Turns traces on")
+    sentry_dsn: SecretStr | None = Field(default=None, description="Turns error reports on")
+
     @field_validator("database_url")
     @classmethod
     def use_async_driver(cls, url: str) -> str:
@@ -72,6 +77,19 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must read like '10/minute' or '100 per hour'") from exc
         return limit
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def require_http_url(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        return endpoint
+
+    @model_validator(mode="after")
+    def keep_metrics_off_the_service_port(self) -> Self:
+        if self.metrics_enabled and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT: metrics have their own listener")
+        return self
 
     @model_validator(mode="after")
     def refuse_weak_secret_in_production(self) -> Self:

@@ -20,6 +20,7 @@ from .middleware import (
 from .security import dummy_password_hash
 from .settings import Settings
 from .tasks import routes as tasks
+from .telemetry import instrument_app, login_throttled_counter
 
 API_PREFIX = "/api/v1"
 
@@ -45,7 +46,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         **docs.openapi_config(settings),
     )
     init_db(app, settings)
-    login_throttle.init_app(app, limit=settings.login_rate_limit, redis_url=settings.redis_url)
+    login_throttle.init_app(
+        app,
+        limit=settings.login_rate_limit,
+        redis_url=settings.redis_url,
+        on_refused=login_throttled_counter(settings),
+    )
     if settings.cors_origins:
         cors.init_app(
             app,
@@ -79,4 +85,5 @@ def create_app(settings: Settings | None = None) -> Flask:
             hsts_seconds=settings.hsts_seconds,
         )
     )
+    instrument_app(app, settings)
     return app

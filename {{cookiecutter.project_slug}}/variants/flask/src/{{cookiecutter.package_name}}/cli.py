@@ -19,6 +19,7 @@ from . import COMMAND, db
 from .app import create_app
 from .health import log_schema_state
 from .settings import Settings, SettingsError
+from .telemetry import serve_metrics
 
 MIGRATIONS = Path("migrations")
 GUNICORN_CONFIG = Path("gunicorn.conf.py")
@@ -97,9 +98,10 @@ def serve(settings: Settings) -> None:
     if not GUNICORN_CONFIG.is_file():
         raise SystemExit("gunicorn.conf.py not found: run this command from the project's root.")
     listen_or_exit(settings.host, settings.port)
-    server = GunicornServer(settings)  # reads gunicorn.conf.py, which sets up logging
-    announce(settings, settings.host)
-    server.run()
+    with serve_metrics(settings):
+        server = GunicornServer(settings)  # reads gunicorn.conf.py, which sets up logging
+        announce(settings, settings.host)
+        server.run()
 
 
 class QuietRequestHandler(WSGIRequestHandler):

@@ -66,6 +66,11 @@ class Settings:
     threads: int = 4
     graceful_timeout: int = 30
 
+    metrics_enabled: bool = True
+    metrics_port: int = 9464  # served by `serve` only
+    otel_exporter_otlp_endpoint: str | None = None  # turns traces on
+    sentry_dsn: str | None = field(default=None, repr=False)  # turns error reports on
+
     def __post_init__(self) -> None:
         problems = [
             f"{name.upper()} must be {rule}"
@@ -80,6 +85,19 @@ class Settings:
                 ("web_concurrency", self.web_concurrency >= 1, "at least 1"),
                 ("threads", self.threads >= 1, "at least 1"),
                 ("graceful_timeout", self.graceful_timeout >= 1, "at least 1"),
+                ("metrics_port", 1 <= self.metrics_port <= 65535, "between 1 and 65535"),
+                (
+                    "metrics_port",
+                    not self.metrics_enabled or self.metrics_port != self.port,
+                    "different from PORT: metrics have their own listener",
+                ),
+                (
+                    "otel_exporter_otlp_endpoint",
+                    (self.otel_exporter_otlp_endpoint or "http://").startswith(
+                        ("http://", "https://")
+                    ),
+                    "an http:// or https:// URL (OTLP over HTTP)",
+                ),
             ]
             if not ok
         ]

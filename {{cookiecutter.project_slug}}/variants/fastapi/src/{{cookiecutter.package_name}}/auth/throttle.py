@@ -3,6 +3,7 @@
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -23,7 +24,12 @@ def counted_as(username: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, limit: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        limit: str,
+        redis_url: str | None = None,
+        on_refused: Callable[[], object] | None = None,
+    ) -> None:
         storage: Storage = (
             RedisStorage(f"async+{redis_url}", wrap_exceptions=True)
             if redis_url
@@ -31,6 +37,7 @@ class LoginThrottle:
         )
         self.limit = parse(limit)
         self.limiter = MovingWindowRateLimiter(storage)
+        self.on_refused = on_refused  # counts refusals (a metric), when given
 
     async def retry_after(self, client: str, username: str) -> int | None:
         """Count one attempt; None when it is allowed, else the seconds until one will be."""
@@ -39,6 +46,8 @@ class LoginThrottle:
             if await self.limiter.hit(self.limit, *key):
                 return None
             window = await self.limiter.get_window_stats(self.limit, *key)
+            if self.on_refused is not None:
+                self.on_refused()
         except StorageError:
             # An unreachable Redis must not lock every user out: log it and let the login on.
             logger.warning("Login throttle storage unavailable; attempt not counted")

@@ -3,6 +3,7 @@
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 from flask import Flask, current_app
@@ -27,16 +28,26 @@ def counted_as(username: str) -> str:
 class _AppLimit(NamedTuple):
     limit: RateLimitItem
     limiter: MovingWindowRateLimiter
+    on_refused: Callable[[], object] | None  # counts refusals (a metric), when given
 
 
 class LoginThrottle:
     """A Flask extension: created once, bound to each app by init_app."""
 
-    def init_app(self, app: Flask, *, limit: str, redis_url: str | None = None) -> None:
+    def init_app(
+        self,
+        app: Flask,
+        *,
+        limit: str,
+        redis_url: str | None = None,
+        on_refused: Callable[[], object] | None = None,
+    ) -> None:
         storage: Storage = (
             RedisStorage(redis_url, wrap_exceptions=True) if redis_url else MemoryStorage()
         )
-        app.extensions["login_throttle"] = _AppLimit(parse(limit), MovingWindowRateLimiter(storage))
+        app.extensions["login_throttle"] = _AppLimit(
+            parse(limit), MovingWindowRateLimiter(storage), on_refused
+        )
 
     def retry_after(self, client: str, username: str) -> int | None:
         """Count one attempt; None when it is allowed, else the seconds until one will be."""
@@ -46,6 +57,8 @@ class LoginThrottle:
             if app_limit.limiter.hit(app_limit.limit, *key):
                 return None
             window = app_limit.limiter.get_window_stats(app_limit.limit, *key)
+            if app_limit.on_refused is not None:
+                app_limit.on_refused()
         except StorageError:
             # An unreachable Redis must not lock every user out: log it and let the login on.
             logger.warning("Login throttle storage unavailable; attempt not counted")
