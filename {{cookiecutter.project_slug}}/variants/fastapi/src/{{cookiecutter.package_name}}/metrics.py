@@ -105,11 +105,12 @@ class MetricsMiddleware:
 
 def _whole_template(route: Any, path: str) -> str:
     # An included router's route knows its path below the router's prefix only
-    # (/tasks/{task_id}); the prefix is the part of the path before what the route matched.
+    # (/tasks/{task_id}, its path_format: no `:int`); the prefix is the part of the path
+    # before what the route matched.
     for start, char in enumerate(path):
         if char == "/" and route.path_regex.match(path[start:]):
-            return path[:start] + str(route.path)
-    return str(route.path)
+            return path[:start] + str(route.path_format)
+    return str(route.path_format)
 
 
 def watch_pool(engine: AsyncEngine) -> None:
