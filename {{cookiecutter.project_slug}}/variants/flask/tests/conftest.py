@@ -5,7 +5,6 @@ postgresql://postgres@127.0.0.1:5432/test) to run them on PostgreSQL; its tables
 dropped and re-created, so never point it at a database you care about.
 """
 
-import dataclasses
 import os
 import socket
 from collections.abc import Callable, Iterator, MutableMapping
@@ -37,6 +36,7 @@ PASSWORD = "correct horse battery staple"
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     sqlite_file = tmp_path_factory.mktemp("db") / "test.db"
     return Settings(
+        _env_file=None,
         environment="test",
         secret_key="test-secret-key-long-enough-for-every-hmac-algorithm-0123456789ab",
         database_url=os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{sqlite_file}",
@@ -87,7 +87,7 @@ def make_app(settings: Settings, connection: Connection) -> MakeApp:
     logging afresh."""
 
     def make(**changes: Any) -> Flask:
-        app = create_app(dataclasses.replace(settings, **changes))
+        app = create_app(settings.model_copy(update=changes))
         app_engines(app)[None] = connection
         return app
 

@@ -1,4 +1,3 @@
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def test_ready_is_503_when_the_database_is_unreachable(unused_port: int) -> None
 def never_migrated_app(settings: Settings, tmp_path: Path) -> Flask:
     """An app on an empty database (made in a fixture: create_app sets up logging afresh)."""
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
-    return create_app(dataclasses.replace(settings, database_url=empty))
+    return create_app(settings.model_copy(update={"database_url": empty}))
 
 
 def test_ready_is_503_until_the_database_is_migrated(never_migrated_app: Flask) -> None:

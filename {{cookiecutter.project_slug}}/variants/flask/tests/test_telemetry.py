@@ -44,7 +44,7 @@ CREATE_APP_AND_LIST_THEM = """
 import sys
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
-create_app(Settings.from_env(env_file=None))
+create_app(Settings.from_env(_env_file=None))
 print(" ".join(name for name in sys.argv[1:] if name in sys.modules))
 """
 
@@ -75,10 +75,10 @@ def test_each_part_turns_on_with_its_variable() -> None:
 
 def test_metrics_need_a_port_of_their_own() -> None:
     with pytest.raises(SettingsError, match="METRICS_PORT"):
-        Settings(port=8000, metrics_port=8000)
-    assert Settings(port=8000, metrics_port=8000, metrics_enabled=False)
+        Settings.from_env(_env_file=None, port=8000, metrics_port=8000)
+    assert Settings(_env_file=None, port=8000, metrics_port=8000, metrics_enabled=False)
 
 
 def test_otlp_endpoint_must_be_http() -> None:
     with pytest.raises(SettingsError, match="OTLP"):
-        Settings(otel_exporter_otlp_endpoint="grpc://collector:4317")
+        Settings.from_env(_env_file=None, otel_exporter_otlp_endpoint="grpc://collector:4317")

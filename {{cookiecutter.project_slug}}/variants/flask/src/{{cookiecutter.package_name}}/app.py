@@ -1,5 +1,7 @@
 """The application factory: settings, logging, extensions, blueprints, errors and middleware."""
 
+from typing import Any
+
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
@@ -31,20 +33,27 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False  # fields in the order the schemas declare them
 
 
+def flask_config(settings: Settings) -> dict[str, Any]:
+    """The keys Flask, Flask-SQLAlchemy and flask-smorest read from app.config."""
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "MAX_CONTENT_LENGTH": settings.max_body_size,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings),
+        **docs.openapi_config(settings),
+    }
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(level=settings.log_level, json_lines=settings.json_logs)
 
     app = Flask(__name__)
     app.json = JSONProvider(app)
-    app.config.from_mapping(
-        SETTINGS=settings,
-        SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.max_body_size,
-        SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
-        **docs.openapi_config(settings),
-    )
+    # The one place settings reach the app: the object, for our code (get_settings()), and
+    # the app.config keys Flask and its extensions read.
+    app.extensions["settings"] = settings
+    app.config.from_mapping(flask_config(settings))
     init_db(app, settings)
     login_throttle.init_app(
         app,
