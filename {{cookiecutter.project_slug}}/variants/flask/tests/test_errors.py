@@ -8,12 +8,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.auth.dependencies import auth_required, current_user
+from {{ cookiecutter.package_name }}.auth.decorators import auth_required, current_user
 from {{ cookiecutter.package_name }}.db import db
 from {{ cookiecutter.package_name }}.logs import JsonFormatter
 from {{ cookiecutter.package_name }}.models import Priority
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.tasks.schemas import NewTask
+from {{ cookiecutter.package_name }}.tasks.schemas import TaskCreate
 from {{ cookiecutter.package_name }}.tasks.service import create_task
 
 from .conftest import MakeApp
@@ -162,7 +162,7 @@ def test_a_request_that_fails_midway_writes_nothing(
     @app.post("/two-writes")
     @auth_required
     def two_writes() -> str:
-        new_task: NewTask = {
+        new_task: TaskCreate = {
             "title": "first write",
             "description": None,
             "priority": Priority.NORMAL,

@@ -1,22 +1,33 @@
-"""flask-smorest's Blueprint, as every feature uses it.
+"""flask-smorest's Api and Blueprint, as the app and every feature use them.
 
-Its request parser knows that JSON nested too deeply for Python's parser is malformed JSON
+The Api answers and documents every error as problem details. The Blueprint's request
+parser knows that JSON nested too deeply for Python's parser is malformed JSON
 (a 400, not a RecursionError's 500); its operations are named and described as the FastAPI
 variant's are, so both publish one OpenAPI document.
 """
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any, NoReturn
 
 import flask_smorest
 import marshmallow as ma
-from flask import Request
+from flask import Request, Response
+from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser, abort
+from werkzeug.exceptions import HTTPException
 
-from .errors import PROBLEM_CONTENT_TYPE, ProblemSchema
+from .errors import (
+    PROBLEM_CONTENT_TYPE,
+    SERVER_ERROR_DETAIL,
+    ProblemSchema,
+    database_unavailable_response,
+    field_errors,
+    is_database_unavailable,
+    problem_response,
+)
 
 
 def title(name: str) -> str:
@@ -44,6 +55,50 @@ class RequestParser(FlaskParser):
         # A 422 at the character where parsing failed, as FastAPI answers.
         position = error.pos if isinstance(error, json.JSONDecodeError) else 0
         abort(422, messages={"json": {position: ["JSON decode error"]}})
+
+
+class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering and documenting every error as problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+    # Every route documents the errors it can answer; no catch-all "default" response.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        status = error.code or 500
+        # webargs' abort() attaches the validation messages and the schema that failed.
+        data: Mapping[str, Any] = getattr(error, "data", None) or {}
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        if "messages" in data:
+            errors = field_errors(data["messages"])
+            if status == 422:
+                detail = f"The request is invalid: {len(errors)} error(s)."
+                return problem_response(status, detail, errors=errors, headers=headers)
+            detail = " ".join(error["msg"] for error in errors)
+        elif status == 500 and is_database_unavailable(getattr(error, "original_exception", None)):
+            # Raised outside the view (the commit in an after_request handler): still an outage.
+            return database_unavailable_response()
+        elif status >= 500:
+            detail = SERVER_ERROR_DETAIL
+        else:
+            # werkzeug's stock sentences (no route for this URL, say) add nothing to the phrase.
+            own = error.description if error.description != type(error).description else None
+            detail = data.get("message") or own or HTTPStatus(status).phrase
+        return problem_response(status, detail, headers=headers)
+
+    def _register_pagination_header(self) -> None:
+        # No route uses flask-smorest's pagination (the task list answers a page object).
+        pass
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents its error responses as application/json; ours are problem+json.
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]

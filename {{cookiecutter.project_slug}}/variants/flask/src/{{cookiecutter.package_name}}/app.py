@@ -7,11 +7,12 @@ from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
 from . import docs, health
+from .api import ProblemApi
 from .auth import routes as auth
-from .auth.dependencies import BEARER_SCHEME
+from .auth.decorators import BEARER_SCHEME
 from .auth.throttle import login_throttle
 from .db import engine_options, init_db
-from .errors import ProblemApi, register_error_handlers
+from .errors import register_error_handlers
 from .logs import configure_logging
 from .middleware import (
     BodySizeLimitMiddleware,

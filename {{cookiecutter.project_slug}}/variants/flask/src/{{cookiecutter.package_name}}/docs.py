@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 
 from . import DESCRIPTION, LICENSE, PROJECT_NAME, VERSION
 from .api import title
-from .auth.dependencies import TOKEN_URL
+from .auth.decorators import TOKEN_URL
 from .settings import Settings
 
 ASSETS_URL = "/static-offline-docs"

@@ -7,13 +7,10 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import flask_smorest
 import marshmallow as ma
 from flask import Flask, Response, request
-from flask_smorest.utils import prepare_response
 from marshmallow.exceptions import SCHEMA
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
 
 from .schemas import error_type
 
@@ -110,50 +107,6 @@ def _errors_at(loc: list[str | int], problems: Any) -> list[dict[str, Any]]:
     return [{"loc": loc, "msg": message, "type": error_type(message)}]
 
 
-class ProblemApi(flask_smorest.Api):  # type: ignore[misc]
-    """flask-smorest's Api, answering and documenting every error as problem details."""
-
-    ERROR_SCHEMA = ProblemSchema
-    # Every route documents the errors it can answer; no catch-all "default" response.
-    DEFAULT_ERROR_RESPONSE_NAME = None
-
-    def handle_http_exception(self, error: HTTPException) -> Response:
-        status = error.code or 500
-        # webargs' abort() attaches the validation messages and the schema that failed.
-        data: Mapping[str, Any] = getattr(error, "data", None) or {}
-        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
-        headers.update(data.get("headers") or {})
-        if "messages" in data:
-            errors = field_errors(data["messages"])
-            if status == 422:
-                detail = f"The request is invalid: {len(errors)} error(s)."
-                return problem_response(status, detail, errors=errors, headers=headers)
-            detail = " ".join(error["msg"] for error in errors)
-        elif status == 500 and is_database_unavailable(getattr(error, "original_exception", None)):
-            # Raised outside the view (the commit in an after_request handler): still an outage.
-            return database_unavailable_response()
-        elif status >= 500:
-            detail = SERVER_ERROR_DETAIL
-        else:
-            # werkzeug's stock sentences (no route for this URL, say) add nothing to the phrase.
-            own = error.description if error.description != type(error).description else None
-            detail = data.get("message") or own or HTTPStatus(status).phrase
-        return problem_response(status, detail, headers=headers)
-
-    def _register_pagination_header(self) -> None:
-        # No route uses flask-smorest's pagination (the task list answers a page object).
-        pass
-
-    def _register_responses(self) -> None:
-        # flask-smorest documents its error responses as application/json; ours are problem+json.
-        for status in HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-
-
 def is_database_unavailable(error: BaseException | None) -> bool:
     """Whether the database was out of reach: never for a bad query or bad data."""
     if isinstance(error, sa_exc.DataError | sa_exc.IntegrityError | sa_exc.ProgrammingError):
@@ -184,6 +137,6 @@ def handle_database_unavailable(error: Exception) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Errors that are not HTTP errors; ProblemApi answers those (and every unhandled 500)."""
+    """Errors that are not HTTP errors; api.ProblemApi answers those (and every unhandled 500)."""
     for unavailable in DATABASE_UNAVAILABLE:
         app.register_error_handler(unavailable, handle_database_unavailable)

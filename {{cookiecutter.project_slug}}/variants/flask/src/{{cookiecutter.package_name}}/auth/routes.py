@@ -3,13 +3,13 @@ from werkzeug.exceptions import Conflict
 from ..api import Blueprint, problem_responses, public
 from ..security import create_access_token
 from ..settings import get_settings
-from .dependencies import auth_required, current_user, throttle_login, unauthorized
+from .decorators import auth_required, current_user, throttle_login, unauthorized
 from .models import User
 from .schemas import (
     LoginForm,
     LoginFormSchema,
-    NewUser,
     TokenSchema,
+    UserCreate,
     UserCreateSchema,
     UserReadSchema,
 )
@@ -24,7 +24,7 @@ users_blp = Blueprint("users", __name__, url_prefix="/users", description="The c
 @blp.arguments(UserCreateSchema)
 @blp.response(201, UserReadSchema, description="The new user")
 @problem_responses(400, 409, 422)
-def register(data: NewUser) -> User:
+def register(data: UserCreate) -> User:
     """Create an account. The email is stored lower-cased and must be unused."""
     try:
         return register_user(data)

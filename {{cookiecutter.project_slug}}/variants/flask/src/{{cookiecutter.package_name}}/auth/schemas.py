@@ -36,7 +36,7 @@ class EmailAddress(ma.fields.Email):
             raise ma.ValidationError(str(exc)) from exc
 
 
-class NewUser(TypedDict):
+class UserCreate(TypedDict):
     email: str
     password: str
     full_name: str | None

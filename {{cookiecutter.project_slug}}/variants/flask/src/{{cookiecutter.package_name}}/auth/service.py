@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from ..db import db
 from ..security import dummy_password_hash, hash_password, verify_password
 from .models import User
-from .schemas import NewUser, normalize_email
+from .schemas import UserCreate, normalize_email
 
 
 class EmailAlreadyRegisteredError(Exception):
@@ -22,7 +22,7 @@ def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalized))
 
 
-def register_user(data: NewUser) -> User:
+def register_user(data: UserCreate) -> User:
     """Create a user; raise EmailAlreadyRegisteredError when the email is taken."""
     if get_user_by_email(data["email"]) is not None:
         raise EmailAlreadyRegisteredError(data["email"])

@@ -3,17 +3,18 @@ from flask import url_for
 from werkzeug.exceptions import NotFound
 
 from ..api import Blueprint, problem_responses
-from ..auth.dependencies import auth_required, current_user
+from ..auth.decorators import auth_required, current_user
 from . import service
 from .models import Task
 from .schemas import (
-    NewTask,
-    TaskChanges,
+    MAX_ID,
+    TaskCreate,
     TaskCreateSchema,
     TaskPageSchema,
     TaskQuery,
-    TaskQueryArgs,
+    TaskQuerySchema,
     TaskReadSchema,
+    TaskUpdate,
     TaskUpdateSchema,
 )
 
@@ -25,7 +26,8 @@ LOCATION_HEADER = {"Location": {"description": "The new task's URL", "schema": {
 
 
 def _owned_task(task_id: int) -> Task:
-    task = service.get_task(current_user(), task_id)
+    # Past PostgreSQL's integers no task exists, and the query would fail: a 404 unasked.
+    task = service.get_task(current_user(), task_id) if task_id <= MAX_ID else None
     if task is None:
         raise NotFound(f"Task {task_id} was not found.")
     return task
@@ -36,7 +38,7 @@ def _owned_task(task_id: int) -> Task:
 @blp.arguments(TaskCreateSchema)
 @blp.response(201, TaskReadSchema, description="The new task", headers=LOCATION_HEADER)
 @problem_responses(400, 422)
-def create_task(data: NewTask) -> tuple[Task, int, dict[str, str]]:
+def create_task(data: TaskCreate) -> tuple[Task, int, dict[str, str]]:
     """Create a task owned by the current user."""
     task = service.create_task(current_user(), data)
     return task, 201, {"Location": url_for(".read_task", task_id=task.id)}
@@ -45,7 +47,7 @@ def create_task(data: NewTask) -> tuple[Task, int, dict[str, str]]:
 @blp.route("", methods=["GET"])
 @auth_required
 # webargs would ignore unknown query parameters; a typo in a filter must not pass silently.
-@blp.arguments(TaskQueryArgs, location="query", unknown=ma.RAISE)
+@blp.arguments(TaskQuerySchema, location="query", unknown=ma.RAISE)
 @blp.response(200, TaskPageSchema, description="One page of tasks")
 @problem_responses(422)
 def list_tasks(query: TaskQuery) -> dict[str, object]:
@@ -68,7 +70,7 @@ def read_task(task_id: int) -> Task:
 @blp.arguments(TaskUpdateSchema)
 @blp.response(200, TaskReadSchema, description="The updated task")
 @problem_responses(400, 404, 422)
-def update_task(changes: TaskChanges, task_id: int) -> Task:
+def update_task(changes: TaskUpdate, task_id: int) -> Task:
     """Change the fields sent; `updated_at` moves."""
     return service.update_task(_owned_task(task_id), changes)
 

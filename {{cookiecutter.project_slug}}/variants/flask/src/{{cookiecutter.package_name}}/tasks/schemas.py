@@ -1,3 +1,9 @@
+"""What the task routes load and answer.
+
+Each request schema loads the TypedDict of its name less `Schema` (`TaskCreateSchema` loads a
+`TaskCreate`), which is also its OpenAPI component's name and the FastAPI variant's model's.
+"""
+
 from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
@@ -17,7 +23,7 @@ def description_field(**kwargs: Any) -> Text:
     return Text(allow_none=True, validate=Length(max=10_000), **kwargs)
 
 
-class NewTask(TypedDict):
+class TaskCreate(TypedDict):
     title: str
     description: str | None
     priority: Priority
@@ -31,7 +37,7 @@ class TaskCreateSchema(RequestSchema):
     done = ma.fields.Boolean(load_default=False)
 
 
-class TaskChanges(TypedDict, total=False):
+class TaskUpdate(TypedDict, total=False):
     title: str
     description: str | None
     priority: Priority
@@ -65,7 +71,7 @@ class TaskQuery(TypedDict):
     offset: int
 
 
-class TaskQueryArgs(RequestSchema):
+class TaskQuerySchema(RequestSchema):
     """Filters and paging for the task list (the route refuses unknown parameters)."""
 
     done = ma.fields.Boolean()
