@@ -163,6 +163,8 @@ def end_transaction(response: Response) -> Response:
 
     A commit that fails raises here, so Flask answers 500 instead of the 2xx.
     """
+    if not db.session.registry.has():
+        return response  # the request never used the database (a probe, the docs)
     if response.status_code < 400:
         db.session.commit()
     else:
