@@ -191,4 +191,4 @@ def _conversion(field: ma.fields.Field[Any]) -> Callable[[Any], Any] | None:
         return lambda values: [_convert(inner, value) for value in values]
     if isinstance(field, ma.fields.Enum) and field.by_value is True:
         return lambda member: member.value
-    return lambda value: field._serialize(value, None, None)  # its own conversion
+    return lambda value: field._serialize(value, None, None)  # the field's own (a Timestamp's)
