@@ -351,6 +351,11 @@ def gunicorn_settings(project: Project | None, env: dict[str, str]) -> tuple[dic
         settings["worker_tmp_dir"] = tmp_dir
     if printed.returncode != 0 or "worker_class" not in found:
         return defaults, f"defaults: gunicorn --print-config failed ({tail(printed.stderr, 2)})"
+    if "." in settings["worker_class"] and not settings["worker_class"].startswith("gunicorn."):
+        # The service's own worker (a gthread subclass in its package) can't be imported
+        # by the bare apps: they run gunicorn's gthread.
+        settings["worker_class"] = "gthread"
+        return settings, "the generated project's gunicorn.conf.py; its own worker class as gthread"
     return settings, "the generated project's gunicorn.conf.py"
 
 

@@ -1,16 +1,19 @@
 """Flask-SQLAlchemy and Flask-Migrate, the declarative base, and one transaction per request."""
 
 import math
+import select
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from flask import Flask, Response
+from flask import Flask, Response, current_app, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from flask_sqlalchemy.session import Session
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -34,9 +37,34 @@ class Base(DeclarativeBase):
 # Writers queue on SQLite's single write lock: wait for it rather than fail.
 SQLITE_BUSY_TIMEOUT = 30.0
 
+# Requests that change nothing: their statements run without a transaction (RequestSession).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ENGINES = "read_engines"  # app.extensions key: each engine's autocommit twin
+
+
+class RequestSession(Session):
+    """Flask-SQLAlchemy's session, routing the statements of safe requests to autocommit.
+
+    A GET reads without BEGIN and COMMIT, two round trips fewer; each statement still sees
+    committed data only. A request that writes gets one transaction, committed before its
+    response (end_transaction). SQLAlchemy's "routing session" recipe, by HTTP method.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine | Connection:
+        bind = super().get_bind(*args, **kwargs)
+        if has_request_context() and request.method in SAFE_METHODS:
+            # Tests bind the session to a connection: it is not in the map, and stays.
+            read_engine: Engine | None = current_app.extensions[READ_ENGINES].get(bind)
+            return read_engine or bind
+        return bind
+
+
 # Created once, bound to each app by init_db. The savepoint mode only changes anything when the
 # session is bound to a connection already inside a transaction: what the tests do.
-db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={"class_": RequestSession, "join_transaction_mode": "create_savepoint"},
+)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 
 
@@ -78,12 +106,18 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     if make_url(settings.database_url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     return {
-        "pool_pre_ping": True,
         # Each of a worker's threads may hold a connection at the same time.
         "pool_size": max(settings.database_pool_size, settings.threads),
         "pool_timeout": settings.database_timeout,
-        # libpq counts whole seconds (and treats less than 2 as 2).
-        "connect_args": {"connect_timeout": max(2, math.ceil(settings.database_timeout))},
+        "connect_args": {
+            # libpq counts whole seconds (and treats less than 2 as 2).
+            "connect_timeout": max(2, math.ceil(settings.database_timeout)),
+            # TCP keepalives find a link that died silently (refuse_dead_connection sees it).
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     }
 
 
@@ -94,10 +128,34 @@ def init_db(app: Flask, settings: Settings) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
     migrate.init_app(app, db)
-    if url.get_backend_name() == "sqlite":
-        with app.app_context():
-            _use_sqlite_transactions(db.engine)
+    with app.app_context():
+        engines = list(db.engines.values())
+    app.extensions[READ_ENGINES] = {}
+    for engine in engines:
+        if engine.dialect.name == "sqlite":
+            _use_sqlite_transactions(engine)
+        else:
+            event.listen(engine, "checkout", refuse_dead_connection)
+            # The same pool; a connection taken through it runs each statement on its own.
+            app.extensions[READ_ENGINES][engine] = engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
     app.after_request(end_transaction)
+
+
+def refuse_dead_connection(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    """Replace a pooled connection the server has closed, before a request gets it.
+
+    pool_pre_ping's guarantee without its round trip: an idle connection has nothing to
+    read, so anything readable (the server's goodbye, end of file, a socket error after the
+    keepalives failed) means it is gone. SQLAlchemy then opens a new one.
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("the connection is closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection")
 
 
 def end_transaction(response: Response) -> Response:
@@ -105,6 +163,8 @@ def end_transaction(response: Response) -> Response:
 
     A commit that fails raises here, so Flask answers 500 instead of the 2xx.
     """
+    if not db.session.registry.has():
+        return response  # the request never used the database (a probe, the docs)
     if response.status_code < 400:
         db.session.commit()
     else:

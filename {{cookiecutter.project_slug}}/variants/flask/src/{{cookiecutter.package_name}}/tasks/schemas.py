@@ -8,7 +8,7 @@ from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
 
-from ..schemas import Length, Range, RequestSchema, Text, Timestamp
+from ..schemas import Length, Range, RequestSchema, ResponseSchema, Text, Timestamp
 from .models import Priority
 
 # Ids and offsets are PostgreSQL integers: anything larger names nothing.
@@ -53,7 +53,7 @@ class TaskUpdateSchema(RequestSchema):
     done = ma.fields.Boolean()
 
 
-class TaskReadSchema(ma.Schema):
+class TaskReadSchema(ResponseSchema):
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     description = ma.fields.String(required=True, allow_none=True)
@@ -80,7 +80,7 @@ class TaskQuerySchema(RequestSchema):
     offset = ma.fields.Integer(load_default=0, validate=Range(0, MAX_ID))
 
 
-class TaskPageSchema(ma.Schema):
+class TaskPageSchema(ResponseSchema):
     items = ma.fields.List(ma.fields.Nested(TaskReadSchema), required=True)
     total = ma.fields.Integer(required=True)
     limit = ma.fields.Integer(required=True)
