@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE
+from .harness import TEMPLATE, bake_cli
 
 BAD_ANSWERS = [
     ("project_slug", "My Service", "project_slug 'My Service' is not valid"),
@@ -27,30 +26,6 @@ BAD_ANSWERS = [
     ("author_email", "not-an-email", "author_email 'not-an-email' is not a valid email"),
     ("author_email", "a@b", "author_email 'a@b' is not a valid email"),
 ]
-
-
-def bake_cli(
-    output_dir: Path | str, *answers: str, force: bool = False, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run cookiecutter as a user would, from the command line (in `cwd`, as a shell would)."""
-    args = [
-        sys.executable,
-        "-m",
-        "cookiecutter",
-        str(TEMPLATE),
-        "--no-input",
-        "-o",
-        str(output_dir),
-    ]
-    return subprocess.run(
-        [*args, *(["-f"] if force else []), *answers],
-        cwd=cwd,
-        env=os.environ | {"PWD": str(cwd)} if cwd else None,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(("key", "value", "message"), BAD_ANSWERS)
