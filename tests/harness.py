@@ -275,6 +275,10 @@ def private_cluster(binaries: Path) -> Iterator[Cluster]:
 class ServerDown(RuntimeError):
     """The server exited, or did not answer in time; the message holds its log's tail."""
 
+    def __init__(self, why: str, log: str) -> None:
+        super().__init__(f"{why}:\n{log[-3000:]}")
+        self.summary = f"{why}: {tail(log)}"  # on one line, for a report
+
 
 @dataclass
 class Server:
@@ -313,12 +317,12 @@ class Server:
         started = time.perf_counter() if started is None else started
         while time.perf_counter() < started + timeout:
             if self.process.poll() is not None:
-                raise ServerDown(f"exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+                raise ServerDown(f"exited with {self.process.returncode}", self.output())
             if http_status(self.host, self.port, path) == 200:
                 return time.perf_counter() - started
             time.sleep(0.005)
         self.stop()
-        raise ServerDown(f"no 200 on {path} within {timeout:.0f} s:\n{self.output()[-3000:]}")
+        raise ServerDown(f"no 200 on {path} within {timeout:.0f} s", self.output())
 
     def start(self, path: str = "/health", timeout: float = 60) -> float:
         """Spawn and wait: the seconds until `path` first answered 200."""
