@@ -95,7 +95,13 @@ def gunicorn_settings(project: Project | None, env: dict[str, str]) -> tuple[dic
         settings["worker_tmp_dir"] = tmp_dir
     if printed.returncode != 0 or "worker_class" not in found:
         return defaults, f"defaults: gunicorn --print-config failed ({tail(printed.stderr, 2)})"
-    return settings, "the generated project's gunicorn.conf.py"
+    source = "the generated project's gunicorn.conf.py"
+    own = settings["worker_class"]
+    if "." in own and not own.startswith("gunicorn."):
+        # The service's own worker class lives in its package, which the bare apps don't have.
+        settings["worker_class"] = "gthread"
+        source += f"; the bare apps run the gthread worker that {own} extends"
+    return settings, source
 
 
 def generated_target(
