@@ -10,7 +10,10 @@ elsewhere they are skipped with the reason shown.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,7 @@ from .harness import (
     create_database,
     drop_database,
     free_port,
+    load_project,
     postgres_unreachable,
     run,
     serve,
@@ -51,14 +55,34 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def shared_bake(root: Path, framework: str) -> Project:
+    """The default bake of `framework` under `root`, made and synced by the first worker to ask.
+
+    The others wait on the lock and reuse it: the project's tests only read its files and
+    run its commands, and the servers they start write their logs beside it.
+    """
+    output = root / f"bake-{framework}"
+    output.mkdir(exist_ok=True)
+    with (root / f"bake-{framework}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = output / "synced"
+        if done.is_file():
+            return load_project(Path(done.read_text()), framework)
+        project = synced(bake(output, framework=framework))
+        done.write_text(str(project.path))
+        return project
+
+
 @pytest.fixture(scope="session")
 def default_bakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
-    """Each framework baked once with the default answers, on first use."""
+    """Each framework baked once with the default answers, on first use, for every worker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' basetemps share this folder, one per pytest run
 
     class Bakes(dict[str, Project]):
         def __missing__(self, framework: str) -> Project:
-            output = tmp_path_factory.mktemp(f"bake-{framework}")
-            project = self[framework] = synced(bake(output, framework=framework))
+            project = self[framework] = shared_bake(root, framework)
             return project
 
     return Bakes()
@@ -86,3 +110,43 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     name, url = create_database(postgres_server)
     yield url
     drop_database(postgres_server, name)
+
+
+# --- how pytest-xdist shares the tests out (--dist=loadgroup) ------------------------------
+
+# Every module-scoped fixture of these is per parameter (framework, database, answer set):
+# their tests may run on as many workers as they have parameters, each doing its share once.
+SPLIT_BY_PARAMETER = {
+    "test_attacks", "test_bake", "test_browser", "test_contract", "test_deploy",
+    "test_first_run", "test_hardening", "test_newcomer", "test_shutdown", "test_telemetry",
+}  # fmt: skip
+SPLIT_BY_TEST = {"test_hooks", "test_hook_properties"}  # independent tests, no shared fixture
+# The longest first, so no long one starts last (test_docker's daemon and images: one group).
+SLOWEST_FIRST = [
+    "test_docker", "test_bake", "test_contract", "test_bench", "test_attacks", "test_telemetry",
+    "test_hooks", "test_hardening", "test_hook_properties", "test_openapi_parity", "test_deploy",
+]  # fmt: skip
+
+
+def group_of(item: pytest.Item) -> str:
+    module = item.path.stem
+    if module in SPLIT_BY_TEST:
+        return item.nodeid
+    callspec = getattr(item, "callspec", None)
+    if module not in SPLIT_BY_PARAMETER or callspec is None:
+        return module
+    params = callspec.params
+    keys = [params[name] for name in ("framework", "project", "database_url") if name in params]
+    parts = ["-".join(map(str, k.values())) if isinstance(k, dict) else str(k) for k in keys]
+    return "::".join([module, *parts]).replace(" ", "_")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """Group the tests before xdist reads the groups; after pytest's own reordering, put the
+    slowest modules first (xdist hands groups out in this order)."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+    yield
+    rank = {module: number for number, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))

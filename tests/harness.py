@@ -122,12 +122,17 @@ def bake(output_dir: Path, *, overwrite: bool = False, **answers: str) -> Projec
             overwrite_if_exists=overwrite,
         )
     )  # fmt: skip
+    return load_project(path, answers.get("framework", FRAMEWORKS[0]))
+
+
+def load_project(path: Path, framework: str) -> Project:
+    """The project baked at `path`, its names read from its pyproject.toml."""
     text = (path / "pyproject.toml").read_text(encoding="utf-8")
     slug = re.search(r'^name = "([^"]+)"', text, re.M)
     package = re.search(r'module-name = "([^"]+)"', text)
     if not (slug and package):
         raise ValueError(f"{path / 'pyproject.toml'} names no project or no module")
-    return Project(path, answers.get("framework", FRAMEWORKS[0]), slug[1], package[1])
+    return Project(path, framework, slug[1], package[1])
 
 
 def sync(project: Project, *, production: bool = False) -> subprocess.CompletedProcess[str]:
@@ -396,7 +401,8 @@ def production_server(
     """`<slug> serve` as production starts it, on a free port, not started yet."""
     port = int(extra.pop("PORT", free_port()))
     env = service_env(database_url, port, **extra)
-    log = (log_dir or project.path) / f"serve-{port}.log"
+    # Beside the project, not in it: a log in the project would be in its Docker build context.
+    log = (log_dir or project.path.parent) / f"serve-{project.framework}-{port}.log"
     return Server([project.command(), "serve"], project.path, env, log, port)
 
 

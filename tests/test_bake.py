@@ -47,6 +47,9 @@ def answer_id(answers: dict[str, str]) -> str:
 @pytest.fixture(scope="module", params=ANSWER_SETS, ids=answer_id)
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
     answers: dict[str, str] = request.param
+    if answers == {"framework": answers["framework"], "license": LICENSES[0]}:
+        default_bakes: dict[str, Project] = request.getfixturevalue("default_bakes")
+        return default_bakes[answers["framework"]]  # the default answers: baked once already
     return synced(bake(tmp_path_factory.mktemp("bake"), **answers))
 
 
