@@ -556,6 +556,18 @@ def production_settings(**extra: str) -> dict[str, str]:
     }
 
 
+def image_server(project: Project, root: Path, **settings: str) -> Server:
+    """The image's CMD as a container runs it, not started yet: from a folder laid out like
+    the image's WORKDIR, with only its settings, after the migration Job's command ran there."""
+    workdir = image_workdir(project, root)
+    env_settings = production_settings(**settings)
+    env = image_env(project, **env_settings)
+    migrated = run(job_command(project), cwd=workdir, env=env, timeout=180)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    port = int(env_settings["PORT"])
+    return Server(image_cmd(project), workdir, env, root / "serve.log", port)
+
+
 # --- git ---------------------------------------------------------------------------------
 
 
@@ -573,15 +585,3 @@ def git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = run(["git", *args], cwd=cwd, env=clean_env(**GIT_ENV), timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def image_server(project: Project, root: Path, **settings: str) -> Server:
-    """The image's CMD as a container runs it, not started yet: from a folder laid out like
-    the image's WORKDIR, with only its settings, after the migration Job's command ran there."""
-    workdir = image_workdir(project, root)
-    env_settings = production_settings(**settings)
-    env = image_env(project, **env_settings)
-    migrated = run(job_command(project), cwd=workdir, env=env, timeout=180)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    port = int(env_settings["PORT"])
-    return Server(image_cmd(project), workdir, env, root / "serve.log", port)
