@@ -112,7 +112,7 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     drop_database(postgres_server, name)
 
 
-# --- how pytest-xdist shares the tests out (--dist=loadgroup) ------------------------------
+# --- how pytest-xdist shares the tests out ------------------------------------------------
 
 # Every module-scoped fixture of these is per parameter (framework, database, answer set):
 # their tests may run on as many workers as they have parameters, each doing its share once.
@@ -121,6 +121,7 @@ SPLIT_BY_PARAMETER = {
     "test_first_run", "test_hardening", "test_newcomer", "test_shutdown", "test_telemetry",
 }  # fmt: skip
 SPLIT_BY_TEST = {"test_hooks", "test_hook_properties"}  # independent tests, no shared fixture
+DATABASES = {"sqlite", "postgresql"}  # test_contract's database_url parameter
 # The longest first, so no long one starts last (test_docker's daemon and images: one group).
 SLOWEST_FIRST = [
     "test_docker", "test_bake", "test_contract", "test_bench", "test_attacks", "test_telemetry",
@@ -128,25 +129,37 @@ SLOWEST_FIRST = [
 ]  # fmt: skip
 
 
-def group_of(item: pytest.Item) -> str:
-    module = item.path.stem
+def group_of(nodeid: str) -> str:
+    """The tests that must run on one worker, in order: they share module fixtures."""
+    module = Path(nodeid.split("::", 1)[0]).stem
     if module in SPLIT_BY_TEST:
-        return item.nodeid
-    callspec = getattr(item, "callspec", None)
-    if module not in SPLIT_BY_PARAMETER or callspec is None:
+        return nodeid
+    ids = nodeid.partition("[")[2].rpartition("]")[0]
+    if module not in SPLIT_BY_PARAMETER or not ids:
         return module
-    params = callspec.params
-    keys = [params[name] for name in ("framework", "project", "database_url") if name in params]
-    parts = ["-".join(map(str, k.values())) if isinstance(k, dict) else str(k) for k in keys]
-    return "::".join([module, *parts]).replace(" ", "_")
+    if module == "test_bake":
+        return f"{module}::{ids}"  # the answer set's id
+    parts = ids.split("-")
+    keys = [
+        next((p for p in parts if p in FRAMEWORKS), ""),
+        next((p for p in parts if p in DATABASES), ""),
+    ]
+    return "::".join([module, *filter(None, keys)])
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
-    """Group the tests before xdist reads the groups; after pytest's own reordering, put the
-    slowest modules first (xdist hands groups out in this order)."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
-    yield
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Hand whole groups (`group_of`) to the workers, in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest modules first: xdist hands the groups out in this order."""
     rank = {module: number for number, module in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
