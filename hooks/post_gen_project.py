@@ -6,6 +6,7 @@ import os
 import secrets
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 FRAMEWORK = "{{ cookiecutter.framework }}"
@@ -13,12 +14,42 @@ SLUG = "{{ cookiecutter.project_slug }}"
 VARIANTS = Path("variants")
 
 
-def keep_variant(framework: str) -> None:
-    """Move the chosen variant's files to the project root and drop every other variant."""
-    chosen = VARIANTS / framework
-    for item in sorted(chosen.iterdir()):
-        shutil.move(str(item), item.name)
-    shutil.rmtree(VARIANTS)
+def keep_variant(framework: str, root: Path = Path()) -> None:
+    """Merge the chosen variant's tree into the project root and drop every other variant.
+
+    A folder both have (say k8s/) is merged file by file; a file both have stops the bake.
+    """
+    chosen = root / VARIANTS / framework
+    clashing = clashes(chosen, root)
+    if clashing:
+        sys.exit(
+            f"ERROR: the {framework} variant and the shared files both have "
+            f"{', '.join(clashing)}: the template must keep each file in one place."
+        )
+    merge(chosen, root)
+    shutil.rmtree(root / VARIANTS)
+
+
+def clashes(source: Path, target: Path) -> list[str]:
+    """The paths under `target` that a file (or folder) of `source` would overwrite."""
+    found = []
+    for item in sorted(source.iterdir()):
+        there = target / item.name
+        if item.is_dir() and there.is_dir():
+            found += [f"{item.name}/{path}" for path in clashes(item, there)]
+        elif there.exists():
+            found.append(item.name)
+    return found
+
+
+def merge(source: Path, target: Path) -> None:
+    """Move everything in `source` into `target`, merging folders both have."""
+    for item in sorted(source.iterdir()):
+        there = target / item.name
+        if item.is_dir() and there.is_dir():
+            merge(item, there)
+        else:
+            shutil.move(item, there)
 
 
 def write_env_file() -> None:

@@ -9,107 +9,49 @@ runs for the head timeout of the servers plus a margin (about 13 s), not a minut
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import jwt
 import psycopg
 import pytest
 
-from .conftest import IN_CI, SECRET_KEY, Project, Service, free_port, serve, service_env
+from .harness import (
+    IN_CI,
+    SECRET_KEY,
+    Cluster,
+    Project,
+    free_port,
+    postgres_binaries,
+    private_cluster,
+    serve,
+    service_env,
+)
+from .harness import Server as Service
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
 HEAD_TIMEOUT = 10  # seconds, the servers' limit for a request's head (server.py in each)
 
 
-# A private PostgreSQL cluster
-
-
-def postgres_binaries() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-@dataclass
-class Cluster:
-    """A PostgreSQL server of this module's own: it may be stopped, killed and starved."""
-
-    bin: Path
-    data: Path
-    port: int
-    user: str | None  # the OS user it runs as, when the tests run as root
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def pg_ctl(self, *args: str) -> None:
-        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
-        if self.user:
-            command = ["runuser", "-u", self.user, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.pg_ctl("start", "-w", "-l", str(self.data / "server.log"), "-o", options)
-
-    def stop(self, mode: str = "fast") -> None:
-        self.pg_ctl("stop", "-w", "-m", mode)
-
-    def execute(self, sql: str, dbname: str = "postgres") -> list[tuple[object, ...]]:
-        with psycopg.connect(self.url, dbname=dbname, autocommit=True) as connection:
-            cursor = connection.execute(sql)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
-
-    def create_database(self, owner: str = "postgres") -> str:
-        name = f"attack_{uuid.uuid4().hex[:10]}"
-        self.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
-        return f"postgresql://{owner}@127.0.0.1:{self.port}/{name}"
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server of this module's own: it may be stopped, killed and starved."""
     binaries = postgres_binaries()
     if binaries is None:
         reason = "initdb and pg_ctl (PostgreSQL's server package) are needed for a private cluster"
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
-    user = "postgres" if os.geteuid() == 0 else None  # initdb refuses to run as root
-    data = Path(tempfile.mkdtemp(prefix="attack-pg-"))
-    if user:
-        entry = pwd.getpwnam(user)
-        os.chown(data, entry.pw_uid, entry.pw_gid)
-    initdb = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-    if user:
-        initdb = ["runuser", "-u", user, "--", *initdb]
-    subprocess.run([*initdb, "--no-sync"], check=True, capture_output=True, timeout=120)
-    running = Cluster(binaries, data, free_port(), user)
-    running.start()
-    try:
+    with private_cluster(binaries) as running:
         yield running
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            running.stop("immediate")
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The benchmark harness (bench/run.py) works end to end, in its smoke mode.
+"""The benchmark (`python -m bench`) works end to end, in its smoke mode.
 
 Speed is not judged here: the machine is shared and one-second cells are noise. What is
 checked is that every variant bakes, migrates, serves and takes load with wrk next to the
@@ -7,21 +7,15 @@ bare baselines, and that the report has a row per workload with numbers in it.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import FRAMEWORKS, TEMPLATE, clean_env
+from bench import targets as bench
 
-# bench/ is a folder of scripts, not a package: load the harness by its path.
-_spec = importlib.util.spec_from_file_location("bench_run", TEMPLATE / "bench" / "run.py")
-assert _spec is not None
-assert _spec.loader is not None
-bench = sys.modules["bench_run"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from .harness import FRAMEWORKS, TEMPLATE, clean_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -47,7 +41,7 @@ def smoke_report(postgres_server: str, tmp_path_factory: pytest.TempPathFactory)
     output = work / "report.md"
     result = subprocess.run(
         # One worker per server: the harness is checked, not the machine loaded.
-        [sys.executable, str(TEMPLATE / "bench" / "run.py"), "--smoke", "--workers", "1",
+        [sys.executable, "-m", "bench", "--smoke", "--workers", "1",
          "--output", str(output),
          "--workdir", str(work / "bake")],
         cwd=TEMPLATE,

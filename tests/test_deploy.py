@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
-import secrets
-import shlex
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +20,29 @@ import httpx
 import pytest
 import yaml
 
-from .conftest import TEMPLATE, Project, clean_env, run
+from .harness import (
+    GIT_ENV,
+    TEMPLATE,
+    Project,
+    clean_env,
+    dockerfile_instructions,
+    exec_form,
+    git,
+    image_cmd,
+    image_env,
+    image_server,
+    image_workdir,
+    job_command,
+    k8s_docs,
+    load_all_yaml,
+    migration_job,
+    pod_spec,
+    run,
+    runtime_copies,
+    stages,
+    tool,
+)
 
-TOOLS = Path(sys.executable).parent  # the template's venv: hadolint, actionlint, cruft, ...
 K8S_VERSIONS = ["1.31.0", "1.37.0"]  # oldest still common in managed clusters, newest schema
 REQUIRED_MAKE_TARGETS = {
     "help", "dev", "test", "lint", "format", "typecheck",
@@ -39,82 +50,11 @@ REQUIRED_MAKE_TARGETS = {
 }  # fmt: skip
 
 
-def tool(name: str) -> str:
-    path = TOOLS / name
-    assert path.is_file(), f"{name} is not installed in the template's venv: run `uv sync`"
-    return str(path)
-
-
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
-def load_all_yaml(path: Path) -> list[Any]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-
-
 # --- Dockerfile ---------------------------------------------------------------------------
-
-
-def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    pairs = []
-    for line in logical:
-        keyword, _, rest = line.partition(" ")
-        pairs.append((keyword.upper(), rest.strip()))
-    return pairs
-
-
-def stages(path: Path) -> list[list[tuple[str, str]]]:
-    """The instructions of each build stage (anything before the first FROM is dropped)."""
-    result: list[list[tuple[str, str]]] = []
-    for keyword, rest in dockerfile_instructions(path):
-        if keyword == "FROM":
-            result.append([])
-        if result:
-            result[-1].append((keyword, rest))
-    return result
-
-
-def exec_form(arguments: str) -> list[str]:
-    """The argv of an exec-form CMD/ENTRYPOINT; fails for the shell form."""
-    value = json.loads(arguments)
-    assert isinstance(value, list), f"not exec form: {arguments}"
-    assert all(isinstance(item, str) for item in value)
-    return value
-
-
-def image_cmd(project: Project) -> list[str]:
-    cmds = [rest for kw, rest in stages(project.path / "Dockerfile")[-1] if kw == "CMD"]
-    assert len(cmds) == 1, cmds
-    return exec_form(cmds[0])
-
-
-def runtime_copies(project: Project) -> list[tuple[list[str], str]]:
-    """(sources, destination) of the final stage's COPY instructions from the build context."""
-    copies = []
-    for keyword, rest in stages(project.path / "Dockerfile")[-1]:
-        if keyword != "COPY":
-            continue
-        words = shlex.split(rest)
-        if any(word.startswith("--from") for word in words):
-            continue
-        paths = [word for word in words if not word.startswith("--")]
-        copies.append((paths[:-1], paths[-1]))
-    return copies
 
 
 def test_hadolint_passes(baked: Project) -> None:
@@ -215,10 +155,6 @@ def manifest_files(project: Project) -> list[Path]:
     )
 
 
-def k8s_docs(project: Project, name: str) -> list[dict[str, Any]]:
-    return load_all_yaml(project.path / "k8s" / "base" / name)
-
-
 def test_every_kustomization_resource_exists(baked: Project) -> None:
     for kustomization in kustomizations(baked):
         spec = load_yaml(kustomization)
@@ -274,11 +210,6 @@ def test_rendered_overlay_validates(baked: Project, tmp_path: Path) -> None:
     assert ("Secret", f"{baked.slug}-secret") not in docs, "the example Secret must not deploy"
 
 
-def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
-    spec: dict[str, Any] = doc["spec"]["template"]["spec"]
-    return spec
-
-
 def assert_hardened(doc: dict[str, Any]) -> None:
     name = f"{doc['kind']}/{doc['metadata']['name']}"
     spec = pod_spec(doc)
@@ -318,18 +249,6 @@ def test_deployment_probes_and_hardening(baked: Project) -> None:
     [service] = k8s_docs(baked, "service.yaml")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items(), pod_labels
-
-
-def migration_job(project: Project) -> dict[str, Any]:
-    [job] = k8s_docs(project, "migrate-job.yaml")
-    assert job["kind"] == "Job"
-    return job
-
-
-def job_command(project: Project) -> list[str]:
-    [container] = pod_spec(migration_job(project))["containers"]
-    command: list[str] = container["command"] + container.get("args", [])
-    return command
 
 
 def test_migration_job(baked: Project) -> None:
@@ -461,138 +380,19 @@ def test_makefile_targets_have_help(baked: Project) -> None:
 # --- The image's commands, run for real ---------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def image_workdir(project: Project, root: Path) -> Path:
-    """A folder laid out like the image's WORKDIR: only what the runtime stage COPYs there
-    (with COPY's rules: a directory's contents go into the destination; a destination
-    ending in / or taking several sources is a directory)."""
-    workdir = root / "app"
-    workdir.mkdir(parents=True)
-    for sources, destination in runtime_copies(project):
-        into_dir = destination.endswith(("/", ".")) or len(sources) > 1
-        target = workdir / destination
-        for source in sources:
-            origin = project.path / source
-            if origin.is_dir():
-                shutil.copytree(
-                    origin, target, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"),
-                )  # fmt: skip
-            else:
-                file_target = target / origin.name if into_dir else target
-                file_target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, file_target)
-    (workdir / "var").mkdir(exist_ok=True)
-    return workdir
-
-
-APP_SETTINGS = {
-    "ENVIRONMENT", "SECRET_KEY", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "HOST", "PORT",
-    "METRICS_PORT", "WEB_CONCURRENCY", "GRACEFUL_TIMEOUT", "ACCESS_TOKEN_EXPIRE_MINUTES",
-}  # fmt: skip
-
-
-def image_env(project: Project, **settings: str) -> dict[str, str]:
-    """A container's environment: the project's venv first on PATH, only the given settings."""
-    env = {key: value for key, value in clean_env().items() if key not in APP_SETTINGS}
-    env.update(settings)
-    env["PATH"] = f"{project.path / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def production_settings(**extra: str) -> dict[str, str]:
-    return {
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "METRICS_PORT": str(free_port()),  # the metrics listener's own port (9464 by default)
-        **extra,
-    }
-
-
-@contextmanager
-def server(
-    argv: list[str], cwd: Path, env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process; on the way out, stop it (SIGTERM, then SIGKILL) if still running."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=30)
-
-
-def wait_until_ok(
-    process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 120
-) -> httpx.Response:
-    """Poll `url` until it answers 200; fail early if the server process dies."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            response = httpx.get(url, timeout=5)
-            if response.status_code == 200:
-                return response
-            last = response
-        except httpx.TransportError as exc:
-            last = exc
-        time.sleep(0.2)
-    pytest.fail(f"{url} not ready within {timeout}s (last: {last!r}):\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.postgres
 def test_image_and_job_commands_serve_on_postgres(
     baked: Project, postgres_database: str, tmp_path: Path
 ) -> None:
     """Run the Job's command, then the image's CMD, exactly as written, like a container would."""
-    workdir = image_workdir(baked, tmp_path)
-    settings = production_settings(DATABASE_URL=postgres_database)
-    env = image_env(baked, **settings)
-
-    migrated = run(job_command(baked), cwd=workdir, env=env, timeout=180)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-
-    log = tmp_path / "serve.log"
-    with server(image_cmd(baked), workdir, env, log) as process:
-        base = f"http://{settings['HOST']}:{settings['PORT']}"
-        ready = wait_until_ok(process, f"{base}/health/ready", log)
+    server = image_server(baked, tmp_path, DATABASE_URL=postgres_database)
+    with server.running("/health/ready", timeout=120):
+        ready = httpx.get(f"{server.url}/health/ready", timeout=5)
         assert ready.json() == {"status": "ok", "database": "ok"}
-        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        assert httpx.get(f"{server.url}/health", timeout=5).json() == {"status": "ok"}
 
 
 # --- cruft --------------------------------------------------------------------------------
-
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = run(["git", *args], cwd=cwd, env=clean_env(**GIT_ENV), timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def template_repo(destination: Path) -> Path:

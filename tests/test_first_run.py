@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from .conftest import (
     Project,
+    Server,
     create_database,
     drop_database,
     free_port,
@@ -111,30 +110,11 @@ def test_a_taken_port_is_one_sentence(
 def test_dev_says_where_it_listens_and_where_the_docs_are(baked: Project, tmp_path: Path) -> None:
     port = free_port()
     env = service_env(f"sqlite:///{tmp_path / 'app.db'}", port, ENVIRONMENT="development")
-    log = tmp_path / "dev.log"
-    with log.open("wb") as output:
-        # Its own session: dev's reloader starts a child that must stop with it.
-        process = subprocess.Popen(
-            [command(baked), "dev"],
-            cwd=baked.path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        said = log.read_text(errors="replace")
+    # Its own process group: dev's reloader starts a child that must stop with it.
+    server = Server([command(baked), "dev"], baked.path, env, tmp_path / "dev.log", port)
+    with server.running():
+        url = server.url
+        said = server.output()
         assert re.search(rf"Serving on {url} - API docs at {url}/docs", said), said
         docs = httpx.get(f"{url}/docs", timeout=10)
         assert docs.status_code == 200
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)

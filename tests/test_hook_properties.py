@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import TEMPLATE, clean_env, run
-from .test_hooks import bake_cli
+from .harness import TEMPLATE, bake_cli, clean_env, run
 
 
 def load_hook() -> ModuleType:

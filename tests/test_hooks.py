@@ -1,17 +1,18 @@
-"""The pre-generation hook: a bad answer stops the bake with one clear sentence."""
+"""The hooks: a bad answer stops the bake with one clear sentence; the variant merges in."""
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from .conftest import TEMPLATE
+from .harness import TEMPLATE, bake_cli
 
 BAD_ANSWERS = [
     ("project_slug", "My Service", "project_slug 'My Service' is not valid"),
@@ -27,30 +28,6 @@ BAD_ANSWERS = [
     ("author_email", "not-an-email", "author_email 'not-an-email' is not a valid email"),
     ("author_email", "a@b", "author_email 'a@b' is not a valid email"),
 ]
-
-
-def bake_cli(
-    output_dir: Path | str, *answers: str, force: bool = False, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run cookiecutter as a user would, from the command line (in `cwd`, as a shell would)."""
-    args = [
-        sys.executable,
-        "-m",
-        "cookiecutter",
-        str(TEMPLATE),
-        "--no-input",
-        "-o",
-        str(output_dir),
-    ]
-    return subprocess.run(
-        [*args, *(["-f"] if force else []), *answers],
-        cwd=cwd,
-        env=os.environ | {"PWD": str(cwd)} if cwd else None,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(("key", "value", "message"), BAD_ANSWERS)
@@ -191,3 +168,60 @@ def test_a_bad_choice_is_refused_by_cookiecutter_with_the_valid_choices(tmp_path
     assert "django" in last
     assert "['fastapi', 'flask']" in last
     assert list(tmp_path.iterdir()) == []
+
+
+def load_post_gen_hook() -> ModuleType:
+    path = TEMPLATE / "hooks" / "post_gen_project.py"
+    spec = importlib.util.spec_from_file_location("post_gen", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in root.rglob("*") if p.is_file()}
+
+
+def test_keep_variant_merges_a_folder_both_have(tmp_path: Path) -> None:
+    """variants/flask/k8s/ goes into the shared k8s/, not inside it as k8s/k8s/."""
+    write_tree(tmp_path, {
+        "k8s/base/deployment.yaml": "shared",
+        "Makefile": "shared",
+        "variants/flask/k8s/base/worker.yaml": "flask",
+        "variants/flask/k8s/flask-only.yaml": "flask",
+        "variants/flask/src/app.py": "flask",
+        "variants/fastapi/k8s/base/worker.yaml": "fastapi",
+    })  # fmt: skip
+    load_post_gen_hook().keep_variant("flask", tmp_path)
+    assert tree(tmp_path) == {
+        "k8s/base/deployment.yaml": "shared",
+        "k8s/base/worker.yaml": "flask",
+        "k8s/flask-only.yaml": "flask",
+        "Makefile": "shared",
+        "src/app.py": "flask",
+    }
+
+
+def test_keep_variant_refuses_a_file_both_have_and_moves_nothing(tmp_path: Path) -> None:
+    files = {
+        "k8s/base/deployment.yaml": "shared",
+        "variants/fastapi/k8s/base/deployment.yaml": "fastapi",
+        "variants/fastapi/Makefile": "fastapi",
+        "variants/fastapi/src/app.py": "fastapi",
+    }
+    write_tree(tmp_path, files | {"Makefile": "shared"})
+    with pytest.raises(SystemExit) as refused:
+        load_post_gen_hook().keep_variant("fastapi", tmp_path)
+    assert str(refused.value) == (
+        "ERROR: the fastapi variant and the shared files both have Makefile, "
+        "k8s/base/deployment.yaml: the template must keep each file in one place."
+    )
+    assert tree(tmp_path) == files | {"Makefile": "shared"}

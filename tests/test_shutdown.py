@@ -22,16 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Project, run
-from .test_deploy import (
-    image_cmd,
-    image_env,
-    image_workdir,
-    job_command,
-    production_settings,
-    server,
-    wait_until_ok,
-)
+from .harness import Project, image_server
 
 GRACEFUL_TIMEOUT = 40  # seconds; generous, the test never waits for it to run out
 IO_TIMEOUT = 30  # seconds for one socket operation of the slow request
@@ -101,16 +92,11 @@ def probe(host: str, port: int) -> socket.socket | None:
 
 
 def test_sigterm_lets_a_slow_upload_finish(baked: Project, tmp_path: Path) -> None:
-    workdir = image_workdir(baked, tmp_path)
-    settings = production_settings(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
-        GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT),
-        WEB_CONCURRENCY="1",
-    )
-    host, port = settings["HOST"], int(settings["PORT"])
-    env = image_env(baked, **settings)
-    migrated = run(job_command(baked), cwd=workdir, env=env, timeout=180)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    server = image_server(
+        baked, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+        GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT), WEB_CONCURRENCY="1",
+    )  # fmt: skip
+    host, port = server.host, server.port
 
     body = json.dumps(
         {"email": f"slow-{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery"}
@@ -126,9 +112,9 @@ def test_sigterm_lets_a_slow_upload_finish(baked: Project, tmp_path: Path) -> No
         "\r\n"
     ).encode()
 
-    log = tmp_path / "serve.log"
-    with server(image_cmd(baked), workdir, env, log) as process:
-        wait_until_ok(process, f"http://{host}:{port}/health", log)
+    with server.running():
+        process = server.process
+        assert process is not None
         with socket.create_connection((host, port), timeout=IO_TIMEOUT) as client:
             client.sendall(head)
             interim = recv_until(client, b"\r\n\r\n")
@@ -138,7 +124,7 @@ def test_sigterm_lets_a_slow_upload_finish(baked: Project, tmp_path: Path) -> No
             process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + IO_TIMEOUT
             while True:  # until a new connection goes unserved
-                assert process.poll() is None, f"exited early:\n{log.read_text()[-3000:]}"
+                assert process.poll() is None, f"exited early:\n{server.output()[-3000:]}"
                 try:
                     waiting = probe(host, port)
                     break
@@ -155,7 +141,7 @@ def test_sigterm_lets_a_slow_upload_finish(baked: Project, tmp_path: Path) -> No
             returncode: int | None = process.wait(timeout=GRACEFUL_TIMEOUT + 10)
         except subprocess.TimeoutExpired:
             returncode = None
-        output = log.read_text()[-3000:]
+        output = server.output()[-3000:]
         assert returncode is not None, f"did not exit after its last request:\n{output}"
         if waiting is not None:
             with waiting:

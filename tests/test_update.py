@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE, clean_env, run
-from .test_deploy import GIT_ENV, git, tool
+from .harness import GIT_ENV, TEMPLATE, clean_env, git, run, tool
 
 pytestmark = pytest.mark.slow
 
