@@ -86,6 +86,7 @@ def _refuse_closed_connections(engine: AsyncEngine) -> None:
     # backend) as soon as the loop reads the socket; keepalives find links that died silently.
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: object) -> None:
+        # asyncpg offers no public way to its socket, nor keepalive options of its own.
         transport = dbapi_connection.driver_connection._transport
         sock = transport.get_extra_info("socket") if transport is not None else None
         if sock is not None and sock.family != socket.AF_UNIX:
