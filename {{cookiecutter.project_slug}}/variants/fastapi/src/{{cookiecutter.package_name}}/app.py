@@ -14,15 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from . import DESCRIPTION, PROJECT_NAME, VERSION, docs, health
 from .auth import routes as auth
 from .auth.throttle import LoginThrottle
-from .db import create_engine, create_sessionmaker
+from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .docs import LICENSE_INFO, OPENAPI_TAGS, SERVERS, operation_id
 from .errors import add_problem_schema, register_error_handlers
 from .logs import configure_logging
-from .middleware import (
-    BodySizeLimitMiddleware,
-    RequestContextMiddleware,
-    SecurityHeadersMiddleware,
-)
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .security import dummy_password_hash
 from .settings import Settings
 from .tasks import routes as tasks
@@ -33,6 +29,7 @@ class State(TypedDict):
     """What the lifespan hands to every request as `request.state`."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     login_throttle: LoginThrottle
 
 
@@ -53,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_refused=login_throttled_counter(settings),
         )
         try:
-            yield {"sessionmaker": create_sessionmaker(engine), "login_throttle": throttle}
+            yield {
+                "sessionmaker": create_sessionmaker(engine),
+                "read_sessionmaker": create_read_sessionmaker(engine),
+                "login_throttle": throttle,
+            }
         finally:
             await engine.dispose()
 
@@ -94,8 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Location", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, hsts_seconds=settings.hsts_seconds)
     app.openapi = partial(_openapi_with_problems, app)  # type: ignore[method-assign]
     instrument_app(app, settings)
     return app

@@ -1,11 +1,13 @@
 """The engine, the declarative base and the column types the models share."""
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +31,8 @@ NAMING_CONVENTION = {
 
 
 SQLITE_BUSY_TIMEOUT = 30.0
+# A connection idle 30 s is probed every 10 s, and dropped after 3 probes go unanswered.
+TCP_KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 
 
 class Base(DeclarativeBase):
@@ -66,13 +70,35 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         _use_sqlite_transactions(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
-        pool_pre_ping=True,
         pool_timeout=settings.database_timeout,
         connect_args={"timeout": settings.database_timeout},
     )
+    _refuse_closed_connections(engine)
+    return engine
+
+
+def _refuse_closed_connections(engine: AsyncEngine) -> None:
+    # What pool_pre_ping guarantees, without its three round trips (BEGIN, ping, ROLLBACK) per
+    # checkout: asyncpg notices a connection the server closed (a restart, a terminated
+    # backend) as soon as the loop reads the socket; keepalives find links that died silently.
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: object) -> None:
+        # asyncpg offers no public way to its socket, nor keepalive options of its own.
+        transport = dbapi_connection.driver_connection._transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in TCP_KEEPALIVE.items():
+                if hasattr(socket, option):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError  # the pool discards it and checks out another
 
 
 def _use_sqlite_transactions(engine: AsyncEngine) -> None:
@@ -94,7 +120,21 @@ def _use_sqlite_transactions(engine: AsyncEngine) -> None:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that write: one transaction, committed by get_session."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for GET and HEAD: each statement commits itself, so no BEGIN and no COMMIT.
+
+    On PostgreSQL these share the engine's pool. SQLite begins every transaction
+    explicitly (IMMEDIATE, see create_engine), so there reads keep their transaction.
+    """
+    if engine.dialect.name == "sqlite":
+        return create_sessionmaker(engine)
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
 
 
 def _maintenance_engine(url: URL) -> AsyncEngine:

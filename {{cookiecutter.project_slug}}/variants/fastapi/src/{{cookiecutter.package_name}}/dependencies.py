@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .settings import Settings
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 
 async def get_settings(request: Request) -> Settings:
     """The settings this application was created with."""
@@ -21,8 +23,12 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The session factory the lifespan handler created for this application."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    """The session factory for this request: GET and HEAD only read, without a transaction."""
+    sessionmaker: async_sessionmaker[AsyncSession] = (
+        request.state.read_sessionmaker
+        if request.method in READ_METHODS
+        else request.state.sessionmaker
+    )
     return sessionmaker
 
 

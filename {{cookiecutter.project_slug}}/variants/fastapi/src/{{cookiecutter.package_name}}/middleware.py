@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, access logs, the body size limit and the last-resort 500."""
+"""ASGI middleware: request ids, security headers, access logs, the last-resort 500 and the
+body size limit."""
 
 import logging
 import re
@@ -19,47 +20,68 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestContextMiddleware:
-    """Give each request an id (echoed or generated), log it, and turn crashes into a 500."""
+    """One pass around every request: its id (echoed or generated), the security headers,
+    the access log line, and a 500 for anything that crashed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
         self.app = app
+        headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if hsts_seconds:
+            hsts = f"max-age={hsts_seconds}; includeSubDomains".encode()
+            headers.append((b"strict-transport-security", hsts))
+        self.security_headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = sent if _VALID_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        request_id = _request_id(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                present = {name for name, _ in headers.raw}
+                headers.raw.extend(
+                    header for header in self.security_headers if header[0] not in present
+                )
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
             if response_started:
                 raise
             response = problem_response(500, "The server could not complete the request.")
-            await response(scope, receive, send_with_request_id)
+            await response(scope, receive, send_with_headers)
         finally:
-            logger.info(
-                '"%s %s" %s in %.1f ms',
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            if logger.isEnabledFor(logging.INFO):
+                milliseconds = (time.perf_counter() - started) * 1000
+                logger.info(
+                    '"%s %s" %s in %.1f ms', scope["method"], scope["path"], status, milliseconds
+                )
             request_id_var.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID if it is a sane one, else a new id."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            sent = value.decode("latin-1")
+            return sent if _VALID_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    return uuid.uuid4().hex
 
 
 class BodySizeLimitMiddleware:
@@ -95,31 +117,3 @@ class BodySizeLimitMiddleware:
 
     def _too_large(self) -> ASGIApp:
         return problem_response(413, self._detail(), headers={"Connection": "close"})
-
-
-class SecurityHeadersMiddleware:
-    """Headers every response carries; HSTS only when the service is served over TLS."""
-
-    def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
-        self.app = app
-        self.headers = {
-            "X-Content-Type-Options": "nosniff",
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-        }
-        if hsts_seconds:
-            self.headers["Strict-Transport-Security"] = f"max-age={hsts_seconds}; includeSubDomains"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
