@@ -15,7 +15,12 @@ from pydantic import ValidationError
 
 from . import COMMAND
 from .logs import configure_logging
-from .server import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, LimitedHttpProtocol
+from .server import (
+    KEEP_ALIVE_TIMEOUT,
+    MAX_CONNECTIONS,
+    WORKER_HEALTHCHECK_TIMEOUT,
+    LimitedHttpProtocol,
+)
 from .settings import Settings
 from .telemetry import serve_metrics
 
@@ -106,6 +111,9 @@ def serve(settings: Settings) -> None:
             http=LimitedHttpProtocol,
             limit_concurrency=MAX_CONNECTIONS,
             timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+            # uvicorn kills a worker that misses a ping for 5 s by default; a busy host
+            # importing two workers at once can take longer, and then restarts loop.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
         )
 
 

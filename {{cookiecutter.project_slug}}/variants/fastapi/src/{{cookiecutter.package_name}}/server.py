@@ -21,6 +21,7 @@ MAX_HEADERS = 100  # as gunicorn and nginx allow
 SHUTDOWN_LINGER = 2.0  # seconds an idle connection stays open once shutdown has begun
 MAX_CONNECTIONS = 2048  # per worker; beyond it uvicorn answers 503 (limit_concurrency)
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
+WORKER_HEALTHCHECK_TIMEOUT = 30  # seconds a worker may take to answer uvicorn's ping
 
 
 class HeadTooLargeError(Exception):
