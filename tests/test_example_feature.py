@@ -18,7 +18,8 @@ import pytest
 
 from .conftest import Project, bake, run, synced
 
-pytestmark = pytest.mark.slow
+# Each test runs mypy and the project's suite: minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MOST_FILES_OUTSIDE_THE_FEATURE = 4
 
@@ -92,9 +93,11 @@ def project(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project
 
 
 def as_generated(project: Project) -> None:
-    """Back to the bake: tracked files restored, everything else gone but .venv and .env."""
+    """Back to the bake: tracked files restored, all else gone but .env, .venv and caches."""
     assert project.run("git", "checkout", "--quiet", "--", ".").returncode == 0
-    assert project.run("git", "clean", "-fdxq", "-e", ".venv", "-e", ".env").returncode == 0
+    kept = [".env", ".venv", ".mypy_cache", ".ruff_cache"]
+    cleaned = project.run("git", "clean", "-fdxq", *(f"--exclude={name}" for name in kept))
+    assert cleaned.returncode == 0, cleaned.stderr
 
 
 def readme_section(project: Project, title: str) -> str:
