@@ -3,7 +3,8 @@
 CHANGELOG.md names each release by its commit. The test clones this repository, bakes the
 previous release of each framework with `cruft create`, commits it as a user would, and runs
 `cruft update` to the commit under test: no conflict markers, no .rej files, `.env` kept,
-and the updated project's own test suite passes.
+a database migrated by the previous release takes the new migrations, and the updated
+project's own test suite passes.
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def test_previous_release_updates_cleanly_and_passes_its_tests(
     git("add", "--all", cwd=project)
     git("commit", "--quiet", "--message=generated from the previous release", cwd=project)
     env_file = (project / ".env").read_text()
+    # A database the previous release migrated (SQLite in the git-ignored var/).
+    slug = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
+    migrated = run(["uv", "run", "--locked", slug, "migrate"], cwd=project, timeout=600)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
     updated = cruft("update", "--skip-apply-ask", "--checkout", UNDER_TEST, cwd=project)
     said = updated.stdout + updated.stderr
@@ -122,5 +127,8 @@ def test_previous_release_updates_cleanly_and_passes_its_tests(
 
     synced = run(["uv", "sync", "--locked", "--quiet"], cwd=project, timeout=600)
     assert synced.returncode == 0, synced.stderr
+    # ... takes this release's migrations: the split of users and tasks included.
+    upgraded = run(["uv", "run", "--locked", slug, "migrate"], cwd=project)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
     tests = run(["uv", "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]

@@ -8,18 +8,16 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.auth.decorators import auth_required, current_user
 from {{ cookiecutter.package_name }}.db import db
 from {{ cookiecutter.package_name }}.logs import JsonFormatter
-from {{ cookiecutter.package_name }}.models import Priority
+from {{ cookiecutter.package_name }}.models import User
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.tasks.schemas import TaskCreate
-from {{ cookiecutter.package_name }}.tasks.service import create_task
 
-from .conftest import MakeApp
+from .conftest import PASSWORD, MakeApp
 
 PROBLEM = "application/problem+json"
-TASKS = "/api/v1/tasks"
+# Generic behaviour is shown on registration: it takes JSON and needs no token.
+REGISTER = "/api/v1/auth/register"
 
 
 def test_unknown_path_is_404_problem(client: FlaskClient) -> None:
@@ -39,23 +37,23 @@ def test_wrong_method_is_405_problem(client: FlaskClient) -> None:
     assert "GET" in response.headers["allow"]
 
 
-def test_malformed_json_is_a_client_error(auth_client: FlaskClient) -> None:
-    response = auth_client.post(TASKS, data=b'{"title": ', content_type="application/json")
+def test_malformed_json_is_a_client_error(client: FlaskClient) -> None:
+    response = client.post(REGISTER, data=b'{"email": ', content_type="application/json")
     assert response.status_code in {400, 422}
     assert response.headers["content-type"] == PROBLEM
 
 
 @pytest.mark.parametrize("depth", [10_000, 100_000])
-def test_json_nested_too_deeply_is_400(auth_client: FlaskClient, depth: int) -> None:
-    body = '{"title": ' + "[" * depth + "]" * depth + "}"
-    response = auth_client.post(TASKS, data=body, content_type="application/json")
+def test_json_nested_too_deeply_is_400(client: FlaskClient, depth: int) -> None:
+    body = '{"email": ' + "[" * depth + "]" * depth + "}"
+    response = client.post(REGISTER, data=body, content_type="application/json")
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
 
 
-def test_body_over_the_limit_is_413(auth_client: FlaskClient, settings: Settings) -> None:
-    body = b'{"title": "' + b"x" * settings.max_body_size + b'"}'
-    response = auth_client.post(TASKS, data=body, content_type="application/json")
+def test_body_over_the_limit_is_413(client: FlaskClient, settings: Settings) -> None:
+    body = b'{"email": "' + b"x" * settings.max_body_size + b'"}'
+    response = client.post(REGISTER, data=body, content_type="application/json")
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
 
@@ -63,7 +61,7 @@ def test_body_over_the_limit_is_413(auth_client: FlaskClient, settings: Settings
 def post_chunked(client: FlaskClient, body: bytes) -> TestResponse:
     # No Content-Length: what gunicorn hands the app for a chunked request.
     return client.post(
-        TASKS,
+        REGISTER,
         input_stream=io.BytesIO(body),
         content_type="application/json",
         headers={"Transfer-Encoding": "chunked"},
@@ -71,17 +69,18 @@ def post_chunked(client: FlaskClient, body: bytes) -> TestResponse:
     )
 
 
-def test_chunked_body_over_the_limit_is_413(auth_client: FlaskClient, settings: Settings) -> None:
-    response = post_chunked(auth_client, b'{"title": "' + b"x" * settings.max_body_size + b'"}')
+def test_chunked_body_over_the_limit_is_413(client: FlaskClient, settings: Settings) -> None:
+    response = post_chunked(client, b'{"email": "' + b"x" * settings.max_body_size + b'"}')
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
 
 
-def test_chunked_body_within_the_limit_is_read_whole(auth_client: FlaskClient) -> None:
-    response = post_chunked(auth_client, b'{"title": "Chunked"}')
+def test_chunked_body_within_the_limit_is_read_whole(client: FlaskClient) -> None:
+    body = {"email": "chunked@example.com", "password": PASSWORD}
+    response = post_chunked(client, json.dumps(body).encode())
     assert response.status_code == 201
     assert response.json is not None
-    assert response.json["title"] == "Chunked"
+    assert response.json["email"] == "chunked@example.com"
 
 
 @pytest.mark.parametrize("sent", ["", "bad id with spaces", "x" * 129])
@@ -126,19 +125,18 @@ def test_unhandled_error_is_500_without_internals(
 
 
 def test_a_failing_commit_is_a_500_not_a_success(
-    auth_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def commit() -> None:
         raise RuntimeError("the database went away")
 
+    body = {"email": "never.stored@example.com", "password": PASSWORD}
     monkeypatch.setattr(db.session, "commit", commit)
-    response = auth_client.post(TASKS, json={"title": "Never stored"})
+    response = client.post(REGISTER, json=body)
     assert response.status_code == 500
     assert response.headers["content-type"] == PROBLEM
     monkeypatch.undo()
-    page = auth_client.get(TASKS).json
-    assert page is not None
-    assert page["total"] == 0
+    assert client.post(REGISTER, json=body).status_code == 201, "the failed write was kept"
 
 
 def test_api_answers_503_when_the_database_is_unreachable(unused_port: int) -> None:
@@ -148,35 +146,27 @@ def test_api_answers_503_when_the_database_is_unreachable(unused_port: int) -> N
     )
     client = create_app(settings).test_client()
     body = {"email": "a@example.com", "password": "long enough"}
-    response = client.post("/api/v1/auth/register", json=body)
+    response = client.post(REGISTER, json=body)
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["retry-after"]
 
 
 def test_a_request_that_fails_midway_writes_nothing(
-    make_app: MakeApp, auth_client: FlaskClient
+    make_app: MakeApp, client: FlaskClient, password_hash: str
 ) -> None:
     app = make_app()
+    email = "first.write@example.com"
 
     @app.post("/two-writes")
-    @auth_required
     def two_writes() -> str:
-        new_task: TaskCreate = {
-            "title": "first write",
-            "description": None,
-            "priority": Priority.NORMAL,
-            "done": False,
-        }
-        create_task(current_user(), new_task)
+        db.session.add(User(email=email, hashed_password=password_hash))
+        db.session.flush()
         raise RuntimeError("fault injected after the first write")
 
-    client = app.test_client()
-    client.environ_base.update(auth_client.environ_base)
-    assert client.post("/two-writes").status_code == 500
-    page = auth_client.get(TASKS).json
-    assert page is not None
-    assert page["total"] == 0
+    assert app.test_client().post("/two-writes").status_code == 500
+    registered = client.post(REGISTER, json={"email": email, "password": PASSWORD})
+    assert registered.status_code == 201, "the first write was kept"
 
 
 def test_production_logs_are_json_lines_with_the_request_id() -> None:

@@ -19,6 +19,21 @@ def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:
     return task
 
 
+def test_task_operations_are_named_as_in_the_other_variant(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").json
+    assert document is not None
+    operation_ids = {
+        path: {method: operation["operationId"] for method, operation in operations.items()}
+        for path, operations in document["paths"].items()
+        if path.startswith(TASKS)
+    }
+    assert operation_ids == {
+        TASKS: {"get": "list_tasks", "post": "create_task"},
+        TASKS + "/{task_id}": {"get": "read_task", "patch": "update_task", "delete": "delete_task"},
+    }
+    assert document["components"]["schemas"]["Priority"]["enum"] == ["low", "normal", "high"]
+
+
 def test_create_task_applies_defaults(auth_client: FlaskClient) -> None:
     response = auth_client.post(TASKS, json={"title": "Write tests"})
     assert response.status_code == 201

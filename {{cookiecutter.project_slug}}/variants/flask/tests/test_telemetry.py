@@ -7,18 +7,27 @@ from prometheus_client import REGISTRY
 
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
 
+from .conftest import MakeApp
+
 
 def requests_counted(method: str, route: str, status: str) -> float:
     labels = {"method": method, "route": route, "status": status}
     return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
 
 
-def test_requests_are_counted_by_route_template(client: FlaskClient) -> None:
-    before = requests_counted("GET", "/api/v1/tasks/{task_id}", "401")
-    for task_id in (1, 2, 3):
-        assert client.get(f"/api/v1/tasks/{task_id}").status_code == 401
-    assert requests_counted("GET", "/api/v1/tasks/{task_id}", "401") == before + 3
-    assert requests_counted("GET", "/api/v1/tasks/1", "401") == 0
+def test_requests_are_counted_by_route_template(make_app: MakeApp) -> None:
+    app = make_app()
+
+    @app.get("/api/v1/things/<int:thing_id>")
+    def read_thing(thing_id: int) -> str:
+        return str(thing_id)
+
+    client = app.test_client()
+    before = requests_counted("GET", "/api/v1/things/{thing_id}", "200")
+    for thing_id in (1, 2, 3):
+        assert client.get(f"/api/v1/things/{thing_id}").status_code == 200
+    assert requests_counted("GET", "/api/v1/things/{thing_id}", "200") == before + 3
+    assert requests_counted("GET", "/api/v1/things/1", "200") == 0
 
 
 def test_unknown_paths_share_one_label(client: FlaskClient) -> None:

@@ -20,14 +20,6 @@ from fastapi.routing import APIRoute
 
 from . import LICENSE
 
-# In the order the Flask variant registers its blueprints, so both documents list them alike.
-OPENAPI_TAGS: list[dict[str, Any]] = [
-    {"name": "health", "description": "Probes for the platform."},
-    {"name": "auth", "description": "Accounts and access tokens."},
-    {"name": "users", "description": "The current user."},
-    {"name": "tasks", "description": "The current user's tasks."},
-]
-
 # The project's license; MIT and Apache-2.0 are SPDX identifiers, "Proprietary" is not.
 LICENSE_INFO = {"name": LICENSE} | ({"identifier": LICENSE} if LICENSE != "Proprietary" else {})
 # Relative to wherever the document is served: the service itself.

@@ -2,6 +2,6 @@
 
 from .auth.models import User
 from .db import Base
-from .tasks.models import Priority, Task
+from .tasks.models import Task
 
-__all__ = ["Base", "Priority", "Task", "User"]
+__all__ = ["Base", "Task", "User"]

@@ -1,7 +1,11 @@
-"""create users and tasks
+"""create tasks
+
+The example feature's table, apart from the users so that deleting `tasks/` deletes this
+file with it. Its id is the one the combined users-and-tasks revision had before 0.2.0:
+a database migrated then is already at this revision, with the same schema.
 
 Revision ID: 0001
-Revises:
+Revises: 0000
 Create Date: 2026-11-27 07:43:16.356532
 """
 
@@ -11,23 +15,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001"
-down_revision: str | Sequence[str] | None = None
+down_revision: str | Sequence[str] | None = "0000"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "users",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("hashed_password", sa.String(length=255), nullable=False),
-        sa.Column("full_name", sa.String(length=255), nullable=True),
-        sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
-    )
     op.create_table(
         "tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -61,4 +54,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_tasks_owner_id"), table_name="tasks")
     op.drop_table("tasks")
-    op.drop_table("users")
