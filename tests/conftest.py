@@ -118,13 +118,14 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
 # their tests may run on as many workers as they have parameters, each doing its share once.
 SPLIT_BY_PARAMETER = {
     "test_attacks", "test_bake", "test_browser", "test_contract", "test_deploy",
-    "test_first_run", "test_hardening", "test_newcomer", "test_shutdown", "test_telemetry",
+    "test_example_feature", "test_first_run", "test_hardening", "test_newcomer",
+    "test_shutdown", "test_telemetry",
 }  # fmt: skip
 SPLIT_BY_TEST = {"test_hooks", "test_hook_properties"}  # independent tests, no shared fixture
 DATABASES = {"sqlite", "postgresql"}  # test_contract's database_url parameter
 # The longest first, so no long one starts last (test_docker's daemon and images: one group).
 SLOWEST_FIRST = [
-    "test_docker", "test_bake", "test_contract", "test_bench", "test_attacks", "test_telemetry",
+    "test_docker", "test_example_feature", "test_bake", "test_contract", "test_bench", "test_attacks", "test_telemetry",
     "test_hooks", "test_hardening", "test_hook_properties", "test_openapi_parity", "test_deploy",
 ]  # fmt: skip
 
