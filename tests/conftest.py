@@ -125,8 +125,9 @@ SPLIT_BY_TEST = {"test_hooks", "test_hook_properties"}  # independent tests, no 
 DATABASES = {"sqlite", "postgresql"}  # test_contract's database_url parameter
 # The longest first, so no long one starts last (test_docker's daemon and images: one group).
 SLOWEST_FIRST = [
-    "test_docker", "test_example_feature", "test_bake", "test_contract", "test_bench", "test_attacks", "test_telemetry",
-    "test_hooks", "test_hardening", "test_hook_properties", "test_openapi_parity", "test_deploy",
+    "test_docker", "test_example_feature", "test_bake", "test_contract", "test_bench",
+    "test_attacks", "test_telemetry", "test_hooks", "test_hardening", "test_hook_properties",
+    "test_openapi_parity", "test_deploy",
 ]  # fmt: skip
 
 
